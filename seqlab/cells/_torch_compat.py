@@ -1,0 +1,100 @@
+"""Shared machinery of the cells whose parameters match ``torch.nn`` (rnn, lstm, gru).
+
+Parameters are laid out exactly as in ``torch.nn.RNNCell/LSTMCell/GRUCell``
+(``weight_ih`` (G·H, I), ``weight_hh`` (G·H, H), ``bias_ih`` (G·H), ``bias_hh`` (G·H),
+with G gates stacked in torch's order), so weights copy both ways and the fused
+``torch.rnn_*``/``torch.lstm``/``torch.gru`` kernels (oneDNN on CPU, cuDNN on GPU) run
+whole sequences, with variable lengths through packing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+from seqlab.cells.base import Cell, State, state_tensors
+
+FusedFn = Callable[..., tuple[Tensor, ...]]
+
+
+class TorchCompatibleCell(Cell):
+    """A cell with torch.nn's parameter layout and a fused ``forward_sequence``."""
+
+    num_gates: int = 1
+    fused_fn: FusedFn  # torch.lstm, torch.gru, torch.rnn_tanh or torch.rnn_relu
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True) -> None:
+        super().__init__(input_size, hidden_size)
+        if not isinstance(bias, bool):
+            raise ValueError(f"{type(self).__name__}: bias must be True or False, got {bias!r}.")
+        self.bias = bias
+        g = self.num_gates * hidden_size
+        self.weight_ih = nn.Parameter(torch.empty(g, input_size))
+        self.weight_hh = nn.Parameter(torch.empty(g, hidden_size))
+        if bias:
+            self.bias_ih = nn.Parameter(torch.empty(g))
+            self.bias_hh = nn.Parameter(torch.empty(g))
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """torch.nn's initialisation: U(-1/√H, 1/√H) for every parameter, in torch's order."""
+        bound = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0.0
+        for weight in self.parameters():
+            nn.init.uniform_(weight, -bound, bound)
+
+    def flat_weights(self) -> list[Tensor]:
+        if self.bias:
+            return [self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh]
+        return [self.weight_ih, self.weight_hh]
+
+    @property
+    def fused_available(self) -> bool:
+        """Whether this configuration runs through torch's fused sequence kernel."""
+        return True
+
+    def forward_sequence(
+        self, x: Tensor, state: State | None = None, lengths: Tensor | None = None
+    ) -> tuple[Tensor, State]:
+        """Run the whole sequence ``x`` (B, T, input_size) with torch's fused kernel.
+
+        Returns outputs (B, T, hidden_size), zero past each sequence's length, and the
+        state at each sequence's last valid step.
+        """
+        if state is None:
+            state = self.initial_state(x.shape[0], device=x.device, dtype=x.dtype)
+        if not self.fused_available or (lengths is not None and bool((lengths == 0).any())):
+            from seqlab.unroll import unroll  # packing cannot hold empty sequences
+
+            return unroll(self, x, state, lengths)
+        hx = state_tensors(state)
+        weights = self.flat_weights()
+        fn = self.fused_fn
+        if lengths is None:
+            hx0 = tuple(h.unsqueeze(0) for h in hx)
+            arg = hx0 if len(hx0) > 1 else hx0[0]
+            out, *finals = fn(x, arg, weights, self.bias, 1, 0.0, self.training, False, True)
+            final = tuple(h.squeeze(0) for h in finals)
+        else:
+            packed = pack_padded_sequence(
+                x, lengths.detach().to("cpu", torch.int64), batch_first=True, enforce_sorted=False
+            )
+            assert packed.sorted_indices is not None and packed.unsorted_indices is not None
+            hx0 = tuple(h.index_select(0, packed.sorted_indices).unsqueeze(0) for h in hx)
+            arg = hx0 if len(hx0) > 1 else hx0[0]
+            data, *finals = fn(
+                packed.data, packed.batch_sizes, arg, weights, self.bias, 1, 0.0,
+                self.training, False,
+            )
+            out_packed = PackedSequence(
+                data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices
+            )
+            out, _ = pad_packed_sequence(out_packed, batch_first=True, total_length=x.shape[1])
+            final = tuple(h.squeeze(0).index_select(0, packed.unsorted_indices) for h in finals)
+        return out, (final[0] if isinstance(state, Tensor) else final)

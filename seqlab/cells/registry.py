@@ -1,0 +1,151 @@
+"""The cell registry: built-in cells and plugins from the entry-point group ``seqlab.cells``."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from seqlab._registry import Registry, Source
+from seqlab.errors import ConfigError, PluginError
+
+GROUP = "seqlab.cells"
+
+
+def _validate_cell(name: str, obj: Any, source: Source) -> type[nn.Module]:
+    if not (inspect.isclass(obj) and issubclass(obj, nn.Module)):
+        raise PluginError(
+            f"cell '{name}' from distribution '{source.distribution}' ({source.version}, "
+            f"entry point '{source.entry_point}') is {obj!r}, not a torch.nn.Module subclass. "
+            f"The entry point must name a cell class built as Cls(input_size, hidden_size, "
+            f"**options); see docs/plugins.md."
+        )
+    return obj
+
+
+class _CellRegistry(Registry[type[nn.Module]]):
+    def _ensure_builtins(self) -> None:
+        # Built-in cells register themselves on import; importing the package does it.
+        import seqlab.cells  # noqa: F401
+
+
+REGISTRY = _CellRegistry("cell", GROUP, validate=_validate_cell)
+
+
+def register_cell(name: str):
+    """Class decorator registering a built-in cell under ``name``.
+
+    Third-party packages register through the entry-point group ``seqlab.cells`` instead,
+    so that seqlab can list them without importing them.
+    """
+    return REGISTRY.register(name)
+
+
+def get_cell(name: str) -> type[nn.Module]:
+    """The cell class registered as ``name`` (``"dist:name"`` picks one of two sources)."""
+    return REGISTRY.get(name)
+
+
+def list_cells(pattern: str = "*") -> list[str]:
+    """Sorted names of the available cells matching the fnmatch ``pattern``.
+
+    Reads installed metadata only: no plugin module is imported.
+    """
+    return REGISTRY.names(pattern)
+
+
+def create_cell(name: str | type[nn.Module], input_size: int, hidden_size: int, **options: Any) -> nn.Module:
+    """Build a cell by registry name (or class) with ``options``; bad options name the fix."""
+    cls = get_cell(name) if isinstance(name, str) else name
+    label = name if isinstance(name, str) else cls.__name__
+    try:
+        sig = inspect.signature(cls)
+    except (TypeError, ValueError):
+        sig = None
+    if sig is not None:
+        params = sig.parameters
+        accepts_kwargs = any(p.kind is p.VAR_KEYWORD for p in params.values())
+        if not accepts_kwargs:
+            known = [
+                p for p in params if p not in ("input_size", "hidden_size") and params[p].kind
+                in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+            ]
+            unknown = [k for k in options if k not in known]
+            if unknown:
+                from seqlab.errors import did_you_mean
+
+                hint = did_you_mean(unknown[0], known)
+                raise ConfigError(
+                    f"cell '{label}' has no option {', '.join(repr(u) for u in unknown)}.{hint} "
+                    f"Its options are: {', '.join(known) or '(none)'}."
+                )
+    try:
+        return cls(input_size, hidden_size, **options)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"cell '{label}' rejected its options {options!r}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class CellInfo:
+    """What ``seqlab cells`` shows about one cell at given sizes."""
+
+    name: str
+    source: Source
+    cls: type[nn.Module]
+    parameters: int
+    state_shapes: tuple[tuple[int, ...], ...]
+    has_forward_sequence: bool
+    reference: str
+    flops_per_step: int | None = None
+
+
+def count_parameters(cell: nn.Module) -> int:
+    return sum(p.numel() for p in cell.parameters())
+
+
+def _state_shapes(cell: nn.Module, batch: int) -> tuple[tuple[int, ...], ...]:
+    state = cell.initial_state(batch)
+    tensors = (state,) if isinstance(state, torch.Tensor) else tuple(state)
+    return tuple(tuple(t.shape) for t in tensors)
+
+
+def flops_per_step(cell: nn.Module, batch: int = 1) -> int | None:
+    """Floating-point operations of one step for one sample (torch's FLOP counter).
+
+    Counts matrix products (the dominant cost); elementwise gate arithmetic is not counted.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    try:
+        x = torch.zeros(batch, cell.input_size)
+        state = cell.initial_state(batch)
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            cell(x, state)
+        return int(counter.get_total_flops()) // batch
+    except Exception:
+        return None
+
+
+def cell_info(name: str, input_size: int = 32, hidden_size: int = 128, **options: Any) -> CellInfo:
+    """Source, parameter count, FLOPs per step and state shapes of cell ``name``."""
+    cls = get_cell(name)
+    cell = create_cell(name, input_size, hidden_size, **options)
+    return CellInfo(
+        name=name,
+        source=REGISTRY.source(name),
+        cls=cls,
+        parameters=count_parameters(cell),
+        state_shapes=_state_shapes(cell, 1),
+        has_forward_sequence=callable(getattr(cell, "forward_sequence", None)),
+        reference=getattr(cls, "reference", "") or "",
+        flops_per_step=flops_per_step(cell),
+    )
+
+
+def cell_source(name: str) -> Source:
+    """Where cell ``name`` comes from: built-in, or a distribution and its version."""
+    return REGISTRY.source(name)
+

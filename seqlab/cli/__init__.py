@@ -1,0 +1,82 @@
+"""The ``seqlab`` command line: a thin typer layer over plain Python functions.
+
+Each module of this package adds its commands to :data:`app` when imported; errors a user
+can fix (:class:`seqlab.errors.SeqlabError`) become one paragraph on stderr and exit 2.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+import warnings
+from collections.abc import Sequence
+
+import typer
+
+from seqlab.cli.app import app, console, err_console
+from seqlab.errors import SeqlabError
+
+
+def _exception_classes() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
+    """Usage-error and abort classes of whichever click typer runs on (it may vendor one)."""
+    errors: list[type[BaseException]] = []
+    aborts: list[type[BaseException]] = [typer.Abort]
+    try:
+        import typer._click.exceptions as vendored
+
+        errors.append(vendored.ClickException)
+        aborts.append(getattr(vendored, "Abort", typer.Abort))
+    except ImportError:
+        pass
+    try:
+        import click
+
+        errors.append(click.ClickException)
+        aborts.append(click.exceptions.Abort)
+    except ImportError:
+        pass
+    return tuple(errors), tuple(aborts)
+
+
+_CLICK_ERRORS, _ABORTS = _exception_classes()
+
+__all__ = ["app", "console", "err_console", "main"]
+
+
+def _import_commands() -> None:
+    for module in pkgutil.iter_modules(__path__):
+        if not module.name.startswith("_") and module.name != "app":
+            importlib.import_module(f"{__name__}.{module.name}")
+
+
+def _format_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ARG001
+    return f"warning: {message}\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
+    _import_commands()
+    warnings.formatwarning = _format_warning
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        rv = app(args=args, prog_name="seqlab", standalone_mode=False)
+    except SeqlabError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        code = exc.exit_code
+    except _CLICK_ERRORS as exc:
+        exc.show()
+        code = exc.exit_code
+    except _ABORTS:
+        err_console.print("Aborted.")
+        code = 130
+    except KeyboardInterrupt:
+        err_console.print("Interrupted.")
+        code = 130
+    except typer.Exit as exc:
+        code = exc.exit_code
+    else:
+        code = rv if isinstance(rv, int) else 0
+    if argv is None:
+        sys.exit(code)
+    return code

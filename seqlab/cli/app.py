@@ -1,0 +1,36 @@
+"""The typer application object and the consoles every command module shares."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    name="seqlab",
+    help="seqlab: recurrent cells, trained, tracked and compared.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+def parse_key_values(items: list[str] | None, flag: str) -> dict[str, object]:
+    """Parse ``["a=1", "b=x"]`` into ``{"a": 1, "b": "x"}`` (values read as YAML scalars)."""
+    import yaml
+
+    from seqlab.errors import ConfigError
+
+    out: dict[str, object] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{flag} expects KEY=VALUE, got {item!r}; for example {flag} seq_len=200.")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        out[key.strip()] = value
+    return out
