@@ -19,7 +19,6 @@ from seqlab.cells.registry import (
 )
 
 
-
 def _import_builtin_cells() -> None:
     """Import every cell module of this package: each registers its cell where defined.
 

@@ -50,7 +50,7 @@ def _import_commands() -> None:
             importlib.import_module(f"{__name__}.{module.name}")
 
 
-def _format_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ARG001
+def _format_warning(message, category, filename, lineno, line=None) -> str:
     return f"warning: {message}\n"
 
 

@@ -6,7 +6,6 @@ forget gate", arXiv:1804.04849, 2018.
 
 from __future__ import annotations
 
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
