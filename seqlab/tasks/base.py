@@ -92,6 +92,9 @@ class Task(L.LightningDataModule):
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
+    # What ``info.output_kind`` will be, declared on the class so that listings
+    # (``seqlab tasks``) need not load any data; ``None`` when it depends on options.
+    output_kind: ClassVar[OutputKind | None] = None
     # Options a model cannot be combined with (e.g. bidirectional for a language model).
     supports_bidirectional: ClassVar[bool] = True
 
