@@ -191,11 +191,13 @@ class Recurrent(nn.Module):
                 new_state = like_state(new_state, new_parts)
                 if output_is_state:  # the output is the zoned-out h, as in Krueger et al.
                     h = new_parts[0]
+            if self._observer is not None:
+                # Before masking: the masked copy is not what the recurrence reads, so its
+                # gradient would miss everything that flows back through time.
+                self._observer(index, t, h)
             if masks is not None:
                 new_state = freeze_finished(masks[t], new_state, state)
                 h = h.masked_fill(~_bcast(masks[t], h), 0.0)
-            if self._observer is not None:
-                self._observer(index, t, h)
             state = new_state
             outputs.append(h)
         out = torch.stack(outputs, 1) if outputs else x.new_zeros(batch, 0, cell.hidden_size)
