@@ -51,3 +51,11 @@ def make_distribution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callab
         del sys.modules[mod]
     CELLS.refresh()
     TASKS.refresh()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Tests use tiny tensors: extra intra-op threads only add synchronisation, and on a
+    # loaded 2-core machine they made small fused kernels up to 50× slower.
+    import torch
+
+    torch.set_num_threads(1)
