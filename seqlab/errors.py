@@ -47,14 +47,38 @@ class MissingDependencyError(SeqlabError, ImportError):
     """An optional dependency is needed for what was asked and is not installed."""
 
 
+def _edit_distance(a: str, b: str) -> int:
+    """Optimal-string-alignment distance: a swap of neighbours ("gur" → "gru") costs 1."""
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return prev[-1]
+
+
 def did_you_mean(name: str, choices: Iterable[str], n: int = 3) -> str:
-    """Return ``" Did you mean 'a' or 'b'?"`` for close matches of ``name``, or ``""``."""
-    close = difflib.get_close_matches(name, list(choices), n=n, cutoff=0.6)
-    if not close:
-        lowered = {c.lower(): c for c in choices}
-        close = [lowered[name.lower()]] if name.lower() in lowered else []
+    """Return ``" Did you mean 'a' or 'b'?"`` for close matches of ``name``, or ``""``.
+
+    Candidates are difflib's close matches plus names within a small edit distance
+    (typos, swapped letters, case), best first.
+    """
+    choices = list(choices)
+    lowered = name.lower()
+    limit = max(1, len(name) // 3)
+    close = set(difflib.get_close_matches(name, choices, n=n * 2, cutoff=0.6))
+    close |= {c for c in choices if _edit_distance(lowered, c.lower()) <= limit}
     if not close:
         return ""
-    quoted = [f"'{c}'" for c in close]
+    ranked = sorted(
+        close,
+        key=lambda c: (_edit_distance(lowered, c.lower()),
+                       -difflib.SequenceMatcher(None, name, c).ratio(), c),
+    )[:n]
+    quoted = [f"'{c}'" for c in ranked]
     joined = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
     return f" Did you mean {joined}?"
