@@ -1,0 +1,224 @@
+"""The LightningModule every output kind shares: encoder, optimiser, schedule, metric logging.
+
+The encoder is ``[embedding →] seqlab.Recurrent``: token inputs (``info.input_kind ==
+"tokens"``) are embedded first, real-valued features go straight in. Subclasses add the
+head, the loss and the metric updates for their output kind
+(:mod:`seqlab.models.classification`, ``tagging``, ``regression``, ``language_model``).
+
+Metrics are torchmetrics objects updated in ``validation_step``/``test_step`` and
+computed (synchronised across processes) once per evaluation in
+``on_validation_epoch_end``/``on_test_epoch_end``, where they are logged as
+``val_<name>``/``test_<name>``; the training loss is logged as ``train_loss``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import lightning as L
+import torch
+from torch import Tensor, nn
+from torchmetrics import Metric
+
+from seqlab.cells.base import State
+from seqlab.config import ModelConfig, OptimConfig
+from seqlab.errors import ConfigError
+from seqlab.models.metrics import METRIC_NAMES
+from seqlab.recurrent import Recurrent
+from seqlab.tasks.base import TaskInfo
+
+Batch = dict[str, Tensor]
+
+
+class SequenceModel(L.LightningModule):
+    """Base of seqlab's models: ``[embedding →] Recurrent → head`` with shared training logic.
+
+    Args:
+        model: the network's configuration (cell, sizes, regularisers, pooling...).
+        optim: the optimiser, schedule, weight decay and gradient clipping.
+        info: what the task publishes (input kind and size, outputs, metric).
+
+    Subclasses set :attr:`output_kind` and implement :meth:`step` (loss and predictions
+    for a batch) and :meth:`update_metrics`.
+    """
+
+    output_kind: ClassVar[str] = ""
+
+    def __init__(self, model: ModelConfig, optim: OptimConfig, info: TaskInfo) -> None:
+        super().__init__()
+        if info.output_kind != self.output_kind:
+            raise ConfigError(
+                f"{type(self).__name__} models '{self.output_kind}' tasks, but the task is "
+                f"'{info.output_kind}'; build models with seqlab.models.build_model."
+            )
+        names = METRIC_NAMES[self.output_kind]
+        if info.metric not in names:
+            raise ConfigError(
+                f"the task's headline metric '{info.metric}' is not one that {self.output_kind} "
+                f"models compute ({', '.join(names)}); the task should publish one of those."
+            )
+        self.model_config = model
+        self.optim_config = optim
+        self.info = info
+        self.embedding: nn.Embedding | None = None
+        if info.input_kind == "tokens":
+            vocab = info.vocab_size or info.input_size
+            self.embedding = nn.Embedding(vocab, model.embedding_size or model.hidden_size)
+            # Small uniform init (PyTorch's word_language_model example): N(0, 1) rows make
+            # the first logits of a tied softmax huge.
+            nn.init.uniform_(self.embedding.weight, -0.1, 0.1)
+            input_size = self.embedding.embedding_dim
+        else:
+            input_size = info.input_size
+        self.recurrent = Recurrent(
+            model.cell, input_size, model.hidden_size, model.num_layers,
+            bidirectional=model.bidirectional, dropout=model.dropout,
+            recurrent_dropout=model.recurrent_dropout, zoneout=model.zoneout, fused=model.fused,
+            **model.cell_options,
+        )
+        self.output_dropout = nn.Dropout(model.dropout)
+        self.val_metrics = nn.ModuleDict(self.make_metrics())
+        self.test_metrics = nn.ModuleDict(self.make_metrics())
+
+    # -- to be provided by each output kind ------------------------------------------------
+    def make_metrics(self) -> dict[str, Metric]:
+        raise NotImplementedError
+
+    def step(self, batch: Batch) -> tuple[Tensor, Any]:
+        """The mean loss of ``batch`` and whatever :meth:`update_metrics` needs."""
+        raise NotImplementedError
+
+    def update_metrics(self, metrics: nn.ModuleDict, batch: Batch, out: Any) -> None:
+        raise NotImplementedError
+
+    # -- shared pieces ------------------------------------------------------------------------
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        return METRIC_NAMES[self.output_kind]
+
+    def encode(
+        self, x: Tensor, lengths: Tensor | None = None, state: list[State] | None = None
+    ) -> tuple[Tensor, list[State]]:
+        """Recurrent outputs (B, T, num_directions * H) and final states for inputs ``x``.
+
+        ``x`` is (B, T, F) features or (B, T) token ids.
+        """
+        if self.embedding is not None:
+            x = self.embedding(x)
+        return self.recurrent(x, lengths, state)
+
+    @staticmethod
+    def batch_size_of(batch: Batch) -> int:
+        return int(batch["x"].shape[0])
+
+    # -- Lightning hooks ------------------------------------------------------------------------
+    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        loss, _ = self.step(batch)
+        self.log("train_loss", loss, on_step=True, on_epoch=False, prog_bar=True,
+                 batch_size=self.batch_size_of(batch))
+        return loss
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        _, out = self.step(batch)
+        self.update_metrics(self.val_metrics, batch, out)
+
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
+        _, out = self.step(batch)
+        self.update_metrics(self.test_metrics, batch, out)
+
+    def on_validation_epoch_end(self) -> None:
+        values = self.log_metrics(self.val_metrics, "val")
+        if not self.trainer.sanity_checking:
+            self.step_plateau(values)
+
+    def on_test_epoch_end(self) -> None:
+        self.log_metrics(self.test_metrics, "test")
+
+    def compute_metrics(self, metrics: nn.ModuleDict) -> dict[str, Tensor]:
+        """Each metric's value over the evaluation (synchronised across processes)."""
+        return {name: m.compute() for name, m in metrics.items()}
+
+    def log_metrics(self, metrics: nn.ModuleDict, prefix: str) -> dict[str, Tensor]:
+        values = {f"{prefix}_{k}": v for k, v in self.compute_metrics(metrics).items()}
+        for m in metrics.values():
+            m.reset()
+        # The values are already reduced over processes by torchmetrics.
+        self.log_dict(values, on_step=False, on_epoch=True, prog_bar=prefix == "val")
+        return values
+
+    # -- optimisation -----------------------------------------------------------------------------
+    def parameter_groups(self) -> list[dict[str, Any]]:
+        """Weight matrices (≥ 2-D) decay; biases and other vectors do not."""
+        decay, no_decay = [], []
+        for p in self.parameters():
+            if p.requires_grad:
+                (decay if p.ndim >= 2 else no_decay).append(p)
+        groups = [{"params": decay, "weight_decay": self.optim_config.weight_decay},
+                  {"params": no_decay, "weight_decay": 0.0}]
+        return [g for g in groups if g["params"]]
+
+    def make_optimizer(self) -> torch.optim.Optimizer:
+        o = self.optim_config
+        groups = self.parameter_groups()
+        if o.name == "adam":
+            return torch.optim.Adam(groups, lr=o.lr)
+        if o.name == "adamw":
+            return torch.optim.AdamW(groups, lr=o.lr)
+        if o.name == "sgd":
+            return torch.optim.SGD(groups, lr=o.lr, momentum=o.momentum)
+        if o.name == "rmsprop":
+            return torch.optim.RMSprop(groups, lr=o.lr, momentum=o.momentum)
+        raise ConfigError(f"unknown optimiser {o.name!r}; use adam, adamw, sgd or rmsprop.")
+
+    def total_optimizer_steps(self) -> int:
+        """Optimiser steps of the whole run (the length of the cosine schedule)."""
+        return max(1, int(self.trainer.estimated_stepping_batches))
+
+    def cosine_factor(self) -> Callable[[int], float]:
+        o = self.optim_config
+        floor = o.min_lr / o.lr
+
+        def factor(step: int) -> float:
+            progress = min(1.0, step / self.total_optimizer_steps())
+            return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+        return factor
+
+    def configure_optimizers(self) -> Any:
+        optimizer = self.make_optimizer()
+        o = self.optim_config
+        if o.scheduler == "none":
+            return optimizer
+        if o.scheduler == "cosine":
+            sched = torch.optim.lr_scheduler.LambdaLR(optimizer, self.cosine_factor())
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode=self.info.metric_mode, factor=o.plateau_factor,
+            patience=o.plateau_patience,
+        )
+        # Stepped by step_plateau after every validation (not by Lightning at epoch end).
+        return {"optimizer": optimizer,
+                "lr_scheduler": {"scheduler": plateau, "interval": "epoch", "monitor": self.monitor,
+                                 "strict": False}}
+
+    @property
+    def monitor(self) -> str:
+        """The logged name of the task's headline validation metric."""
+        return f"val_{self.info.metric}"
+
+    def lr_scheduler_step(self, scheduler: Any, metric: Any) -> None:
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            return  # stepped in step_plateau, once per validation
+        scheduler.step()
+
+    def step_plateau(self, values: dict[str, Tensor]) -> None:
+        """Step a plateau schedule on the validation metric (before checkpoints are written)."""
+        if self.optim_config.scheduler != "plateau" or self.monitor not in values:
+            return
+        sched = self.lr_schedulers()
+        if isinstance(sched, list):
+            sched = sched[0]
+        if sched is not None:
+            sched.step(float(values[self.monitor]))

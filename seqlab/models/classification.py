@@ -1,0 +1,49 @@
+"""One label per sequence: pooled recurrent outputs → a linear layer → class logits."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchmetrics import Metric
+
+from seqlab.config import ModelConfig, OptimConfig
+from seqlab.models.base import Batch, SequenceModel
+from seqlab.models.metrics import classification_metrics
+from seqlab.models.pooling import pool
+from seqlab.tasks.base import TaskInfo
+
+
+class SequenceClassifier(SequenceModel):
+    """Sequence classification (UCR series, digits read row by row, text sentiment).
+
+    Shapes: ``x`` (B, T, F) or token ids (B, T), ``lengths`` (B,), ``y`` (B,) class ids;
+    ``forward`` returns logits (B, num_classes). The sequence is pooled over its valid
+    steps (``model.pooling``: last, mean or max) before the linear layer. Loss:
+    cross-entropy. Metrics: ``acc``, macro ``f1``, ``ce``.
+    """
+
+    output_kind: ClassVar[str] = "classification"
+
+    def __init__(self, model: ModelConfig, optim: OptimConfig, info: TaskInfo) -> None:
+        super().__init__(model, optim, info)
+        self.head = nn.Linear(self.recurrent.output_size, info.num_outputs)
+
+    def make_metrics(self) -> dict[str, Metric]:
+        return classification_metrics(self.info.num_outputs)
+
+    def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
+        outputs, _ = self.encode(x, lengths)
+        pooled = pool(outputs, lengths, self.model_config.pooling, self.recurrent.num_directions)
+        return self.head(self.output_dropout(pooled))
+
+    def step(self, batch: Batch) -> tuple[Tensor, Tensor]:
+        logits = self(batch["x"], batch["lengths"])
+        return F.cross_entropy(logits, batch["y"]), logits
+
+    def update_metrics(self, metrics: nn.ModuleDict, batch: Batch, out: Tensor) -> None:
+        y = batch["y"]
+        metrics["acc"].update(out, y)
+        metrics["f1"].update(out, y)
+        metrics["ce"].update(F.cross_entropy(out, y, reduction="none"))

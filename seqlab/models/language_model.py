@@ -1,0 +1,265 @@
+"""Next-token prediction with truncated backpropagation through time, and sampling.
+
+Batches follow the language-model convention of :mod:`seqlab.tasks.base`: row b of batch
+k + 1 continues row b of batch k, so the recurrent state is carried from batch to batch
+(and from chunk to chunk within a batch when ``model.tbptt_steps`` splits it) and
+detached in between: gradients flow back at most one chunk, the state flows forward
+through the whole epoch. Lightning 2 removed its built-in TBPTT; as its documentation
+recommends, this module uses manual optimisation with one optimiser step per chunk.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchmetrics import Metric
+
+from seqlab.cells.base import State, like_state, state_tensors
+from seqlab.config import ModelConfig, OptimConfig
+from seqlab.errors import ConfigError
+from seqlab.models.base import Batch, SequenceModel
+from seqlab.models.metrics import MeanCrossEntropy, derived_from_ce
+from seqlab.recurrent import Recurrent
+from seqlab.tasks.base import IGNORE_INDEX, TaskInfo
+
+_STATE_KEY = "seqlab_tbptt_state"
+
+
+class LanguageModel(SequenceModel):
+    """Embedding → ``seqlab.Recurrent`` → (projection →) softmax over the vocabulary.
+
+    Shapes: ``x`` (B, T) int64 token ids, ``y`` (B, T) next-token ids; ``forward(x,
+    state)`` returns logits (B, T, vocab) and the final state. With ``model.tie_weights``
+    the softmax layer shares the embedding matrix (Press & Wolf 2017; Inan et al. 2017);
+    when the recurrent output is not as wide as the embedding, a linear projection maps
+    it to the embedding width first.
+
+    Training (manual optimisation): each batch is split along time into chunks of
+    ``model.tbptt_steps`` steps (one chunk when unset); for each chunk: forward from the
+    carried state, backward, clip the gradient norm, optimiser step, scheduler step,
+    detach the state. The training state is reset at the start of every epoch and
+    restored exactly on resume (it is saved in checkpoints, one per process). Validation
+    and test carry their own state across their batches, reset at each evaluation.
+
+    Metrics: ``ce`` (nats per token), ``bpc`` (ce / ln 2), ``ppl`` (exp ce).
+    """
+
+    output_kind: ClassVar[str] = "language_model"
+
+    def __init__(self, model: ModelConfig, optim: OptimConfig, info: TaskInfo) -> None:
+        if model.bidirectional:
+            raise ConfigError(
+                "model.bidirectional cannot be used with a language model: the backward "
+                "direction would read the very tokens the model must predict. Drop "
+                "--bidirectional (or set model.bidirectional=false)."
+            )
+        if info.input_kind != "tokens":
+            raise ConfigError(
+                f"a language model needs token inputs, but the task's inputs are "
+                f"'{info.input_kind}'."
+            )
+        super().__init__(model, optim, info)
+        self.automatic_optimization = False
+        assert self.embedding is not None
+        width = self.embedding.embedding_dim
+        out = self.recurrent.output_size
+        self.projection: nn.Module = nn.Identity()
+        if model.tie_weights:
+            if out != width:
+                self.projection = nn.Linear(out, width)
+            self.decoder = nn.Linear(width, info.num_outputs)
+            self.decoder.weight = self.embedding.weight
+        else:
+            self.decoder = nn.Linear(out, info.num_outputs)
+            nn.init.uniform_(self.decoder.weight, -0.1, 0.1)
+        nn.init.zeros_(self.decoder.bias)
+        self._train_state: list[State] | None = None
+        self._eval_state: list[State] | None = None
+        self._restored_state: dict[str, Any] | None = None
+        self._chunks_per_batch = 1
+
+    def make_metrics(self) -> dict[str, Metric]:
+        return {"ce": MeanCrossEntropy()}
+
+    def compute_metrics(self, metrics: nn.ModuleDict) -> dict[str, Tensor]:
+        ce = metrics["ce"].compute()
+        return {"ce": ce, **derived_from_ce(ce)}
+
+    def forward(self, x: Tensor, state: list[State] | None = None) -> tuple[Tensor, list[State]]:
+        outputs, state = self.encode(x, None, state)
+        logits = self.decoder(self.projection(self.output_dropout(outputs)))
+        return logits, state
+
+    @staticmethod
+    def _fits(state: list[State] | None, batch_size: int) -> list[State] | None:
+        """The carried state if it belongs to batches of this size (else start afresh)."""
+        if state is None or state_tensors(state[0])[0].shape[0] != batch_size:
+            return None
+        return state
+
+    def token_losses(self, logits: Tensor, y: Tensor) -> Tensor:
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1),
+                               ignore_index=IGNORE_INDEX, reduction="none")
+
+    # -- training: truncated BPTT with manual optimisation --------------------------------------
+    def on_train_start(self) -> None:
+        if self._restored_state is not None:
+            self._train_state = self._unpack_state(self._restored_state)
+            self._restored_state = None
+
+    def on_train_epoch_start(self) -> None:
+        self._train_state = None
+
+    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        optimizer = self.optimizers()
+        scheduler = self.lr_schedulers()
+        x, y = batch["x"], batch["y"]
+        chunk = self.model_config.tbptt_steps or x.shape[1]
+        self._chunks_per_batch = max(1, math.ceil(x.shape[1] / chunk))
+        state = self._fits(self._train_state, x.shape[0])
+        clip = self.optim_config.gradient_clip
+        losses = []
+        for start in range(0, x.shape[1], chunk):
+            logits, state = self(x[:, start:start + chunk], state)
+            targets = y[:, start:start + chunk]
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
+                                   ignore_index=IGNORE_INDEX)
+            optimizer.zero_grad()
+            self.manual_backward(loss)
+            if clip is not None:
+                self.clip_gradients(optimizer, gradient_clip_val=clip, gradient_clip_algorithm="norm")
+            optimizer.step()
+            if scheduler is not None and self.optim_config.scheduler == "cosine":
+                scheduler.step()
+            state = Recurrent.detach_state(state)
+            losses.append(loss.detach())
+        self._train_state = state
+        loss = torch.stack(losses).mean()
+        self.log("train_loss", loss, on_step=True, on_epoch=False, prog_bar=True,
+                 batch_size=x.shape[0])
+        return loss
+
+    def total_optimizer_steps(self) -> int:
+        trainer = self.trainer
+        if trainer.max_epochs == -1 or trainer.num_training_batches == float("inf"):
+            return max(1, trainer.max_steps)
+        total = int(trainer.num_training_batches) * int(trainer.max_epochs) * self._chunks_per_batch
+        return max(1, min(total, trainer.max_steps) if trainer.max_steps != -1 else total)
+
+    # -- evaluation: state carried across the evaluation's batches -------------------------------
+    def on_validation_epoch_start(self) -> None:
+        self._eval_state = None
+
+    def on_test_epoch_start(self) -> None:
+        self._eval_state = None
+
+    def step(self, batch: Batch) -> tuple[Tensor, Tensor]:
+        x, y = batch["x"], batch["y"]
+        logits, state = self(x, self._fits(self._eval_state, x.shape[0]))
+        self._eval_state = Recurrent.detach_state(state)
+        losses = self.token_losses(logits, y)
+        scored = y.reshape(-1) != IGNORE_INDEX
+        return losses[scored].mean(), losses[scored]
+
+    def update_metrics(self, metrics: nn.ModuleDict, batch: Batch, out: Tensor) -> None:
+        metrics["ce"].update(out)
+
+    # -- the carried state in checkpoints (exact resume mid-epoch) ---------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Every process runs this (only rank 0 writes), so each process's state is gathered.
+        state = self._train_state
+        if state is None:
+            return
+        world = self.trainer.world_size
+        tensors = []
+        for s in state:
+            for t in state_tensors(s):
+                gathered = self.all_gather(t) if world > 1 else t.unsqueeze(0)
+                tensors.append(gathered.detach().cpu())
+        checkpoint[_STATE_KEY] = {
+            "world_size": world,
+            "arity": [0 if isinstance(s, Tensor) else len(s) for s in state],
+            "tensors": tensors,
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._restored_state = checkpoint.get(_STATE_KEY)
+
+    def _unpack_state(self, saved: dict[str, Any]) -> list[State] | None:
+        if saved.get("world_size") != self.trainer.world_size:
+            return None  # a different number of processes reads different streams
+        rank = self.trainer.global_rank
+        tensors = iter(t[rank].to(self.device) for t in saved["tensors"])
+        state: list[State] = []
+        for arity in saved["arity"]:
+            parts = [next(tensors) for _ in range(max(arity, 1))]
+            state.append(parts[0] if arity == 0 else like_state((parts[0],), parts))
+        return state
+
+    # -- sampling --------------------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(
+        self,
+        prompt: Sequence[int] | Tensor,
+        length: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> list[int]:
+        """Sample ``length`` token ids after ``prompt`` (a non-empty sequence of ids).
+
+        The prompt is read once; then each new token is one recurrent step from the carried
+        state, so a token costs the same however long the prompt and the sample are.
+        ``temperature`` divides the logits (0: always the most likely token); ``top_k``
+        keeps the k most likely tokens before sampling. ``generator`` (a CPU
+        ``torch.Generator``) makes sampling reproducible.
+        """
+        if isinstance(length, bool) or not isinstance(length, int) or length < 0:
+            raise ConfigError(f"length must be a non-negative integer, got {length!r}.")
+        if not isinstance(temperature, int | float) or not temperature >= 0:
+            raise ConfigError(f"temperature must be ≥ 0 (0 picks the most likely token), got {temperature!r}.")
+        vocab = self.info.num_outputs
+        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
+            raise ConfigError(f"top_k must be a positive integer (≤ {vocab}) or None, got {top_k!r}.")
+        ids = torch.as_tensor(prompt, dtype=torch.long, device=self.device).reshape(1, -1)
+        if ids.numel() == 0:
+            raise ConfigError("the prompt is empty; give at least one token to start from.")
+        if int(ids.min()) < 0 or int(ids.max()) >= vocab:
+            raise ConfigError(f"prompt token ids must lie in [0, {vocab}), got {ids.tolist()[0]}.")
+        was_training = self.training
+        self.eval()
+        try:
+            logits, state = self(ids)
+            last = logits[:, -1]
+            out: list[int] = []
+            for i in range(length):
+                token = sample_token(last, temperature, top_k, generator)
+                out.append(token)
+                if i + 1 < length:
+                    step = torch.tensor([[token]], dtype=torch.long, device=self.device)
+                    logits, state = self(step, state)
+                    last = logits[:, -1]
+            return out
+        finally:
+            self.train(was_training)
+
+
+def sample_token(
+    logits: Tensor, temperature: float, top_k: int | None, generator: torch.Generator | None
+) -> int:
+    """One token id from logits (1, V): greedy at temperature 0, else softmax(logits / T)
+    restricted to the ``top_k`` most likely tokens."""
+    logits = logits.reshape(-1).float().cpu()
+    if temperature == 0:
+        return int(torch.argmax(logits))
+    logits = logits / temperature
+    if top_k is not None and top_k < logits.numel():
+        kth = torch.topk(logits, top_k).values[-1]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    probs = torch.softmax(logits, dim=-1)
+    return int(torch.multinomial(probs, 1, generator=generator))

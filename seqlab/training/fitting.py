@@ -1,0 +1,623 @@
+"""``fit``, ``validate``, ``test`` and ``generate``: the plain functions behind the CLI."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressBar, TQDMProgressBar
+from lightning.pytorch.utilities.model_helpers import is_overridden
+
+from seqlab.config import Config, TrainerConfig
+from seqlab.errors import CheckpointError, ConfigError, DataError, did_you_mean
+from seqlab.tasks import Baseline, TaskInfo, create_task
+from seqlab.tasks.base import Task
+from seqlab.training.callbacks import (
+    CheckpointMetadata,
+    LastCheckpoint,
+    StepSeeder,
+)
+from seqlab.training.checkpoint import (
+    AtomicCheckpointIO,
+    LoadedCheckpoint,
+    finite,
+    load_checkpoint,
+    plain,
+    seqlab_metadata,
+)
+from seqlab.training.data import TrainingData
+from seqlab.training.logger import CSVMetricsLogger
+from seqlab.training.rundir import env_global_rank, new_run_dir, write_config, write_summary
+
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu", "hpu")
+
+# Changing these between an interrupted run and its resumption would make it another
+# experiment; everything else (how long, where, how verbose) may change.
+_FIXED_ON_RESUME = ("model", "task", "optim")
+
+
+@dataclass
+class FitResult:
+    """What ``fit`` returns (``summary`` is what ``summary.json`` holds).
+
+    ``metrics`` are the best checkpoint's final ``val_*`` and ``test_*`` metrics (plus the
+    last ``train_loss``); ``baseline`` is the task's trivial baseline for the split the
+    headline metric was measured on.
+    """
+
+    run_dir: Path
+    metrics: dict[str, float]
+    metric: str
+    metric_mode: str
+    baseline: Baseline | None
+    best_checkpoint: Path | None
+    last_checkpoint: Path | None
+    global_step: int
+    epochs: int
+    wall_time_s: float
+    parameters: dict[str, int]
+    summary: dict[str, Any] = field(default_factory=dict)
+    is_global_zero: bool = True
+
+    @property
+    def headline_key(self) -> str:
+        test = f"test_{self.metric}"
+        return test if test in self.metrics else f"val_{self.metric}"
+
+    @property
+    def headline(self) -> float | None:
+        return self.metrics.get(self.headline_key)
+
+
+# -- checks made before Lightning starts ------------------------------------------------------
+def _normalise_devices(devices: int | str) -> int | str | list[int]:
+    if isinstance(devices, int):
+        return devices
+    text = devices.strip()
+    if text.lstrip("-").isdigit():
+        return int(text)
+    if "," in text or text.startswith("["):
+        try:
+            return [int(p) for p in text.strip("[]").split(",") if p.strip()]
+        except ValueError:
+            pass
+    if text != "auto":
+        raise ConfigError(
+            f"trainer.devices={devices!r} is not a device count, 'auto' or a list of device "
+            f"indices such as '0,1'."
+        )
+    return text
+
+
+def check_devices(trainer: TrainerConfig) -> int | str | list[int]:
+    """The devices setting, checked against what this machine has (before any process starts)."""
+    accelerator = trainer.accelerator.lower()
+    if accelerator not in ACCELERATORS:
+        raise ConfigError(
+            f"unknown accelerator '{trainer.accelerator}'.{did_you_mean(accelerator, ACCELERATORS)} "
+            f"Use one of: {', '.join(ACCELERATORS)}."
+        )
+    devices = _normalise_devices(trainer.devices)
+    cuda = torch.cuda.device_count()
+    if accelerator in ("gpu", "cuda"):
+        if cuda == 0:
+            raise ConfigError(
+                f"--accelerator {trainer.accelerator} asks for a CUDA GPU, but none is visible "
+                f"(torch.cuda.device_count() is 0). Use --accelerator cpu (or auto)."
+            )
+        available, kind = cuda, "CUDA GPU(s)"
+    elif accelerator == "cpu" or (accelerator == "auto" and cuda == 0):
+        available, kind = os.cpu_count() or 1, "CPU core(s) (os.cpu_count())"
+    elif accelerator == "auto":
+        available, kind = cuda, "CUDA GPU(s)"
+    else:
+        return devices  # mps, tpu, hpu: Lightning checks these itself
+    if isinstance(devices, int) and devices > available:
+        raise ConfigError(
+            f"--devices {devices} asks for {devices} devices, but this machine has "
+            f"{available} {kind}. Use --devices {available} or fewer (on CPU each device is "
+            f"one process)."
+        )
+    if isinstance(devices, list) and any(i >= available or i < 0 for i in devices):
+        raise ConfigError(
+            f"--devices {trainer.devices} names device indices outside 0..{available - 1}; "
+            f"this machine has {available} {kind}."
+        )
+    return devices
+
+
+def check_strategy(name: str) -> None:
+    from lightning.pytorch.strategies import StrategyRegistry
+
+    known = ["auto", *StrategyRegistry.available_strategies()]
+    if name not in known:
+        raise ConfigError(
+            f"unknown strategy '{name}'.{did_you_mean(name, known)} Lightning's strategies "
+            f"include: auto, ddp, ddp_spawn, ddp_fork, fsdp, deepspeed."
+        )
+
+
+def _resume_config(resume: str | Path, config: Config | None) -> tuple[Path, Config]:
+    run_dir = Path(resume)
+    saved_file = run_dir / "config.yaml"
+    if not run_dir.is_dir() or not saved_file.is_file():
+        what = "does not exist" if not run_dir.exists() else "has no config.yaml"
+        raise CheckpointError(
+            f"cannot resume {run_dir}: it {what}. --resume takes a run directory made by "
+            f"`seqlab fit` (runs/<name>-<timestamp>)."
+        )
+    if not (run_dir / "checkpoints" / "last.ckpt").is_file():
+        raise CheckpointError(
+            f"cannot resume {run_dir}: it has no checkpoints/last.ckpt (the run stopped "
+            f"before its first checkpoint). Start it again instead."
+        )
+    saved = Config.load(saved_file)
+    if config is None:
+        return run_dir, saved
+    new, old = config.to_dict(), saved.to_dict()
+    changed = [
+        f"{section}.{key} ({old[section][key]!r} → {new[section][key]!r})"
+        for section in _FIXED_ON_RESUME for key in old[section]
+        if section != "task" or key != "num_workers"
+        if old[section][key] != new[section][key]
+    ]
+    if new["trainer"]["seed"] != old["trainer"]["seed"]:
+        changed.append(f"trainer.seed ({old['trainer']['seed']!r} → {new['trainer']['seed']!r})")
+    if changed:
+        raise ConfigError(
+            f"cannot resume {run_dir} with a different {', '.join(changed)}: a resumed run "
+            f"continues the same experiment. Only trainer limits, devices and logging may "
+            f"change; start a new run for the rest."
+        )
+    return run_dir, config
+
+
+# -- quieting Lightning ------------------------------------------------------------------------
+_NOISE = (
+    r".*does not have many workers.*",
+    r".*is smaller than the logging interval.*",
+    r".*Checkpoint directory .* exists and is not empty.*",
+    r".*`isinstance\(treespec, LeafSpec\)` is deprecated.*",
+    r".*LeafSpec.*is deprecated.*",
+    # Evaluation metrics are torchmetrics objects, already reduced across processes.
+    r".*recommended to use `self.log\(.*sync_dist=True\)`.*",
+    # Tasks with contiguous batches (charlm) split their streams among workers themselves.
+    r".*`IterableDataset` has `__len__` defined.*",
+    # A run stopped by max_steps before its first validation has no score to rank yet.
+    r".*could not find the monitored key in the returned metrics.*",
+)
+
+
+@contextmanager
+def lightning_output(quiet: bool) -> Iterator[None]:
+    """Drop warnings that do not apply to seqlab's in-memory tasks; with ``quiet``, also
+    Lightning's informational messages (devices found, model summary...)."""
+    names = ("lightning", "lightning.pytorch", "lightning.fabric")
+    levels = {n: logging.getLogger(n).level for n in names}
+    with warnings.catch_warnings():
+        for pattern in _NOISE:
+            warnings.filterwarnings("ignore", message=pattern)
+        if quiet:
+            for n in names:
+                logging.getLogger(n).setLevel(logging.WARNING)
+        try:
+            yield
+        finally:
+            for n, level in levels.items():
+                logging.getLogger(n).setLevel(level)
+
+
+def _progress_bar(quiet: bool) -> list[Callback]:
+    if quiet:
+        return []
+    if sys.stdout.isatty():
+        return [RichProgressBar(leave=True)]
+    return [TQDMProgressBar(refresh_rate=50)]
+
+
+def _make_trainer(
+    config: Config, devices: int | str | list[int], automatic_optimization: bool,
+    callbacks: list[Callback], loggers: list[Any] | bool, *, quiet: bool,
+    default_root_dir: Path,
+) -> L.Trainer:
+    t = config.trainer
+    clip = config.optim.gradient_clip if automatic_optimization else None
+    kwargs: dict[str, Any] = dict(
+        accelerator=t.accelerator, devices=devices, strategy=t.strategy, num_nodes=t.num_nodes,
+        precision=t.precision, max_epochs=t.max_epochs, max_steps=t.max_steps,
+        check_val_every_n_epoch=t.check_val_every_n_epoch,
+        limit_train_batches=t.limit_train_batches, limit_val_batches=t.limit_val_batches,
+        limit_test_batches=t.limit_test_batches, num_sanity_val_steps=t.num_sanity_val_steps,
+        log_every_n_steps=config.log.every_n_steps, deterministic=t.deterministic or None,
+        gradient_clip_val=clip, gradient_clip_algorithm="norm" if clip is not None else None,
+        callbacks=callbacks, logger=loggers, enable_checkpointing=True,
+        enable_progress_bar=not quiet, enable_model_summary=not quiet,
+        default_root_dir=str(default_root_dir), plugins=[AtomicCheckpointIO()],
+        use_distributed_sampler=False,  # seqlab shards (and resumes) the training data itself
+    )
+    if t.val_check_interval is not None:
+        kwargs["val_check_interval"] = t.val_check_interval
+    check_strategy(t.strategy)
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+    try:
+        return L.Trainer(**kwargs)
+    except (MisconfigurationException, ValueError) as exc:
+        raise ConfigError(f"Lightning rejected the trainer settings: {exc}") from None
+
+
+def _create_task(config: Config) -> Task:
+    return create_task(
+        config.task.name, batch_size=config.task.batch_size, seed=config.trainer.seed,
+        num_workers=config.task.num_workers, **config.task.options,
+    )
+
+
+def _has_test_split(task: Task) -> bool:
+    return is_overridden("test_dataloader", task, L.LightningDataModule)
+
+
+def parameter_counts(model: torch.nn.Module) -> dict[str, int]:
+    params = list(model.parameters())  # shared (tied) parameters appear once
+    recurrent = getattr(model, "recurrent", None)
+    return {
+        "total": sum(p.numel() for p in params),
+        "trainable": sum(p.numel() for p in params if p.requires_grad),
+        "recurrent": sum(p.numel() for p in recurrent.parameters()) if recurrent is not None else 0,
+    }
+
+
+def _floats(results: Sequence[dict[str, Any]]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for r in results:
+        for k, v in r.items():
+            out[k] = float(v)
+    return out
+
+
+# -- fit -----------------------------------------------------------------------------------------
+def fit(
+    config: Config | None = None,
+    *,
+    resume: str | Path | None = None,
+    callbacks: Sequence[Callback] = (),
+) -> FitResult:
+    """Train a model as ``config`` says; store everything in a new run directory.
+
+    Args:
+        config: the experiment (default: :class:`~seqlab.config.Config`'s defaults).
+        resume: a run directory to continue from its ``checkpoints/last.ckpt`` with the
+            same model, task, optimiser, scheduler state and step count (default:
+            ``config.run.resume``). ``config`` may then only change how long and where to
+            train (default: the saved config).
+        callbacks: extra Lightning callbacks (diagnostics, loggers' hooks...).
+
+    Returns the best checkpoint's validation and test metrics next to the task's
+    baseline. Under DDP every process returns; only global rank 0 has written the run
+    directory (``is_global_zero``).
+    """
+    started = time.perf_counter()
+    run_dir: Path | None = None
+    if resume is None and config is not None and config.run.resume:
+        resume = config.run.resume
+    if resume is not None:
+        run_dir, config = _resume_config(resume, config)
+    config = (config if config is not None else Config()).validate()
+    devices = check_devices(config.trainer)
+    check_strategy(config.trainer.strategy)
+    quiet = config.run.quiet
+    seed = config.trainer.seed
+    with lightning_output(quiet):
+        from seqlab.cells import get_cell
+
+        get_cell(config.model.cell)  # an unknown cell fails before any data is made
+        L.seed_everything(seed, workers=True, verbose=False)
+        task = _create_task(config)
+        if config.model.bidirectional and not getattr(task, "supports_bidirectional", True):
+            raise ConfigError(
+                f"task '{config.task.name}' cannot be used with a bidirectional model "
+                f"(--bidirectional): its model predicts what comes next, so it must not see "
+                f"the future. Drop --bidirectional (model.bidirectional=false)."
+            )
+        info = task.info
+        from seqlab.models import build_model
+
+        model = build_model(config.model, config.optim, info)
+        metadata = seqlab_metadata(config, info)
+        is_rank_zero = env_global_rank() == 0
+        planned = run_dir if run_dir is not None else new_run_dir(config, create=False)
+        best_cb = ModelCheckpoint(
+            dirpath=planned / "checkpoints", filename="best", monitor=model.monitor,
+            mode=info.metric_mode, save_top_k=1, save_last=False, auto_insert_metric_name=False,
+            enable_version_counter=False,
+        )
+        last_cb = LastCheckpoint(planned / "checkpoints" / "last.ckpt")
+        csv_logger = CSVMetricsLogger(planned / "metrics.csv", resume=resume is not None)
+        all_callbacks: list[Callback] = [
+            CheckpointMetadata(metadata), StepSeeder(seed), *_progress_bar(quiet), *callbacks,
+            best_cb, last_cb,
+        ]
+        # The Trainer checks its settings before anything is written.
+        trainer = _make_trainer(
+            config, devices, model.automatic_optimization, all_callbacks, [csv_logger],
+            quiet=quiet, default_root_dir=Path(config.run.dir),
+        )
+        run_dir = planned
+        if resume is None and is_rank_zero:
+            run_dir = new_run_dir(config, create=True)  # another run may have taken `planned`
+            best_cb.dirpath = os.path.realpath(run_dir / "checkpoints")  # as its __init__ does
+            last_cb.path = run_dir / "checkpoints" / "last.ckpt"
+            csv_logger.path = run_dir / "metrics.csv"
+        if is_rank_zero:  # on resume: the limits it now runs under
+            write_config(run_dir, config)
+        extra = extra_loggers(config, run_dir)
+        if extra:
+            trainer.loggers = [csv_logger, *extra]
+        last_path = last_cb.path
+        data = TrainingData(task, seed)
+        trainer.fit(model, datamodule=data, ckpt_path=str(last_path) if resume is not None else None,
+                    weights_only=True)
+        train_loss = trainer.callback_metrics.get("train_loss")
+
+        best = Path(best_cb.best_model_path) if best_cb.best_model_path else None
+        final_ckpt = best if best is not None and best.exists() else (
+            last_path if last_path.exists() else None)
+        final_ckpt = trainer.strategy.broadcast(final_ckpt, src=0)  # rank 0's files decide
+        tested = config.trainer.test and config.trainer.limit_test_batches != 0 and _has_test_split(task)
+        metrics = _final_metrics(trainer, model, data, final_ckpt,
+                                 validate=config.trainer.limit_val_batches != 0, test=tested)
+        if train_loss is not None:
+            metrics["train_loss"] = float(train_loss)
+    wall = time.perf_counter() - started
+    baseline = info.baseline("test" if tested else "val")
+    result = FitResult(
+        run_dir=run_dir, metrics=metrics, metric=info.metric, metric_mode=info.metric_mode,
+        baseline=baseline, best_checkpoint=best if best is not None and best.exists() else None,
+        last_checkpoint=last_path if last_path.exists() else None,
+        global_step=int(trainer.global_step), epochs=int(trainer.current_epoch),
+        wall_time_s=wall, parameters=parameter_counts(model),
+        is_global_zero=trainer.is_global_zero,
+    )
+    result.summary = _summary(result, config, info, metadata, trainer, resumed=resume is not None,
+                              best_score=best_cb.best_model_score)
+    if trainer.is_global_zero:
+        write_summary(run_dir, result.summary)
+    return result
+
+
+def _final_metrics(
+    trainer: L.Trainer, model: L.LightningModule, data: TrainingData, ckpt: Path | None,
+    *, validate: bool, test: bool,
+) -> dict[str, float]:
+    """Validation and test metrics of ``ckpt`` (the best checkpoint), outside the training
+    record: the loggers are detached, so metrics.csv holds the training history only."""
+    trainer.loggers = []
+    path = str(ckpt) if ckpt is not None else None
+    metrics: dict[str, float] = {}
+    if validate:
+        metrics.update(_floats(trainer.validate(model, datamodule=data, ckpt_path=path,
+                                                verbose=False, weights_only=True)))
+    if test:
+        metrics.update(_floats(trainer.test(model, datamodule=data, ckpt_path=path,
+                                            verbose=False, weights_only=True)))
+    return metrics
+
+
+def extra_loggers(config: Config, run_dir: Path) -> list[Any]:
+    """The loggers ``log.logger`` asks for next to ``metrics.csv`` (which is always written)."""
+    if config.log.logger == "tensorboard":
+        return [_tensorboard_logger(run_dir)]
+    return []  # "csv" and "none": the CSV record only
+
+
+def _tensorboard_logger(run_dir: Path) -> Any:
+    try:
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        return TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version="",
+                                 default_hp_metric=False)
+    except ModuleNotFoundError as exc:
+        from seqlab.errors import MissingDependencyError
+
+        raise MissingDependencyError(
+            f"log.logger=tensorboard needs tensorboard ({exc}); install it with "
+            f"pip install 'seqlab[tensorboard]', or use --set log.logger=csv."
+        ) from None
+
+
+def _summary(
+    result: FitResult, config: Config, info: TaskInfo, metadata: dict[str, Any],
+    trainer: L.Trainer, *, resumed: bool, best_score: Any,
+) -> dict[str, Any]:
+    def rel(p: Path | None) -> str | None:
+        return None if p is None else os.path.relpath(p, result.run_dir)
+
+    metrics = {k: finite(v) for k, v in result.metrics.items()}
+    headline = result.headline
+    baseline = result.baseline
+    return {
+        "seqlab_version": metadata["seqlab_version"],
+        "run_dir": str(result.run_dir),
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "task": {"name": config.task.name, "options": plain(config.task.options),
+                 "output_kind": info.output_kind, "metric": info.metric,
+                 "metric_mode": info.metric_mode},
+        "cell": metadata["cell"],
+        "result": {
+            "metric": result.headline_key,
+            "value": None if headline is None else finite(headline),
+            "baseline": None if baseline is None else finite(baseline.value),
+            "baseline_description": None if baseline is None else baseline.description,
+        },
+        "metrics": metrics,
+        "best_val": {"metric": f"val_{info.metric}",
+                     "value": None if best_score is None else finite(float(best_score))},
+        "baselines": [plain(b) for b in info.baselines],
+        "parameters": result.parameters,
+        "global_step": result.global_step,
+        "epochs": result.epochs,
+        "wall_time_s": round(result.wall_time_s, 3),
+        "resumed": resumed,
+        "world_size": int(trainer.world_size),
+        "checkpoints": {"best": rel(result.best_checkpoint), "last": rel(result.last_checkpoint)},
+    }
+
+
+# -- evaluating and sampling a checkpoint -------------------------------------------------------
+_INFO_FIELDS = ("output_kind", "input_kind", "input_size", "num_outputs", "vocab_size",
+                "target_shape", "itos")
+
+
+def _task_for(loaded: LoadedCheckpoint, batch_size: int | None) -> Task:
+    config = loaded.config
+    task = create_task(
+        config.task.name, batch_size=batch_size or config.task.batch_size,
+        seed=config.trainer.seed, num_workers=config.task.num_workers, **config.task.options,
+    )
+    info = task.info
+    for name in _INFO_FIELDS:
+        then, now = getattr(loaded.info, name), getattr(info, name)
+        if (tuple(then) if isinstance(then, list | tuple) else then) != (
+            tuple(now) if isinstance(now, list | tuple) else now
+        ):
+            raise DataError(
+                f"the data of task '{config.task.name}' changed since checkpoint {loaded.path} "
+                f"was written: {name} was {_short(then)}, now {_short(now)}. Evaluate with the "
+                f"data it was trained on (task options: {config.task.options})."
+            )
+    return task
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) < 80 else text[:77] + "..."
+
+
+def evaluate(
+    split: Literal["val", "test"],
+    ckpt: str | Path,
+    *,
+    accelerator: str = "auto",
+    devices: int | str = 1,
+    batch_size: int | None = None,
+    limit_batches: int | float | None = None,
+    quiet: bool = True,
+    trust: bool = False,
+) -> dict[str, float]:
+    """The metrics of a checkpoint on its task's validation or test split."""
+    loaded = load_checkpoint(ckpt, trust=trust)
+    config = loaded.config
+    trainer_cfg = TrainerConfig(accelerator=accelerator, devices=devices)
+    devs = check_devices(trainer_cfg)
+    with lightning_output(quiet):
+        task = _task_for(loaded, batch_size)
+        if split == "test" and not _has_test_split(task):
+            raise ConfigError(f"task '{config.task.name}' has no test split; use seqlab validate.")
+        kwargs: dict[str, Any] = dict(
+            accelerator=accelerator, devices=devs, logger=False, enable_checkpointing=False,
+            enable_progress_bar=not quiet, enable_model_summary=False,
+            use_distributed_sampler=False,
+            default_root_dir=str(loaded.path.parent),
+        )
+        if limit_batches is not None:
+            kwargs["limit_val_batches" if split == "val" else "limit_test_batches"] = limit_batches
+        trainer = L.Trainer(**kwargs)
+        data = TrainingData(task, config.trainer.seed)
+        run = trainer.validate if split == "val" else trainer.test
+        results = run(loaded.model, datamodule=data, verbose=not quiet)
+    return _floats(results)
+
+
+def validate(ckpt: str | Path, **kwargs: Any) -> dict[str, float]:
+    """``val_*`` metrics of a checkpoint (file or run directory); see :func:`evaluate`."""
+    return evaluate("val", ckpt, **kwargs)
+
+
+def test(ckpt: str | Path, **kwargs: Any) -> dict[str, float]:
+    """``test_*`` metrics of a checkpoint (file or run directory); see :func:`evaluate`."""
+    return evaluate("test", ckpt, **kwargs)
+
+
+test.__test__ = False  # type: ignore[attr-defined]  # not a pytest test function
+
+
+def encode_prompt(prompt: str, itos: Sequence[str]) -> list[int]:
+    """Token ids of ``prompt``: per character for character vocabularies, else per word."""
+    stoi = {s: i for i, s in enumerate(itos)}
+    chars = all(len(s) == 1 for s in itos)
+    pieces = list(prompt) if chars else prompt.split()
+    unknown = sorted({p for p in pieces if p not in stoi})
+    if unknown:
+        shown = ", ".join(repr(u) for u in unknown[:10])
+        raise ConfigError(
+            f"the prompt holds {len(unknown)} {'character' if chars else 'word'}(s) the model "
+            f"never saw: {shown}. Use only the training text's "
+            f"{'characters' if chars else 'vocabulary'}."
+        )
+    return [stoi[p] for p in pieces]
+
+
+def generate(
+    ckpt: str | Path,
+    prompt: str,
+    length: int = 500,
+    temperature: float = 0.8,
+    top_k: int | None = None,
+    *,
+    seed: int | None = None,
+    trust: bool = False,
+) -> str:
+    """``prompt`` followed by ``length`` sampled tokens of a language-model checkpoint."""
+    from seqlab.models import LanguageModel
+
+    loaded = load_checkpoint(ckpt, trust=trust)
+    model = loaded.model
+    if not isinstance(model, LanguageModel):
+        raise ConfigError(
+            f"checkpoint {loaded.path} is a {loaded.info.output_kind} model of task "
+            f"'{loaded.config.task.name}'; seqlab generate needs a language model (e.g. charlm)."
+        )
+    itos = loaded.info.itos
+    if not itos:
+        raise CheckpointError(f"checkpoint {loaded.path} records no vocabulary (itos) to decode with.")
+    if not prompt:
+        raise ConfigError("the prompt is empty; give at least one character, e.g. --prompt 'ROMEO:'.")
+    ids = encode_prompt(prompt, itos)
+    gen = torch.Generator().manual_seed(seed) if seed is not None else None
+    out = model.generate(ids, length, temperature=temperature, top_k=top_k, generator=gen)
+    if all(len(s) == 1 for s in itos):
+        return prompt + "".join(itos[i] for i in out)
+    return " ".join([prompt, *(itos[i] for i in out)])
+
+
+def describe(result: FitResult) -> str:
+    """One line: the headline metric next to its baseline."""
+    value = result.headline
+    text = f"{result.headline_key} {_fmt(value)}"
+    if result.baseline is not None:
+        b = result.baseline
+        better = value is not None and (value < b.value if result.metric_mode == "min" else value > b.value)
+        text += f" vs baseline {_fmt(b.value)} ({b.description})"
+        if value is not None and b.value and result.metric_mode == "min" and value > 0:
+            text += f", {b.value / value:.1f}× lower" if better else ", not better"
+        elif value is not None:
+            text += "" if better else ", not better"
+    return text
+
+
+def _fmt(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return str(value)
+    return f"{value:.4g}"

@@ -1,0 +1,79 @@
+"""The run directory: where it goes, which process writes it, and its summary.
+
+Layout of ``<run.dir>/<name>-<YYYYmmdd-HHMMSS>/``::
+
+    config.yaml             the resolved config (what --resume reads back)
+    checkpoints/best.ckpt   the best validation score so far
+    checkpoints/last.ckpt   the latest state (written after every validation and at the end)
+    metrics.csv             every logged metric, one row per logging call
+    summary.json            final metrics of the best checkpoint, baseline, sizes, time
+
+Under DDP only the global rank-0 process creates and writes files. Processes started by
+a launcher (Lightning's own for ``--strategy ddp``, torchrun, SLURM's srun) know their
+rank from the environment before any process group exists, which is when the directory
+is made.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from seqlab.config import Config
+from seqlab.training.checkpoint import atomic_write
+
+_RANK_VARIABLES = ("RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK", "PMI_RANK", "OMPI_COMM_WORLD_RANK")
+
+
+def env_global_rank() -> int:
+    """This process's global rank as launchers publish it (0 when not launched as a rank)."""
+    for key in _RANK_VARIABLES:
+        value = os.environ.get(key)
+        if value is not None and value.strip().lstrip("-").isdigit():
+            return int(value)
+    local = int(os.environ.get("LOCAL_RANK", "0") or 0)
+    node = int(os.environ.get("NODE_RANK", os.environ.get("GROUP_RANK", "0")) or 0)
+    return local if node == 0 else max(1, local)
+
+
+def run_name(config: Config) -> str:
+    """``run.name``, or ``<task>-<cell>``, made safe as a directory name."""
+    name = config.run.name or f"{config.task.name}-{config.model.cell}"
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "run"
+
+
+def new_run_dir(config: Config, *, create: bool) -> Path:
+    """``<run.dir>/<name>-<timestamp>`` (``-2``, ``-3``... if taken), made when ``create``."""
+    base = Path(config.run.dir).expanduser()
+    stem = f"{run_name(config)}-{time.strftime('%Y%m%d-%H%M%S')}"
+    for n in range(1, 1000):
+        candidate = base / (stem if n == 1 else f"{stem}-{n}")
+        if not create:
+            if not candidate.exists():
+                return candidate
+            continue
+        try:
+            candidate.mkdir(parents=True, exist_ok=False)
+        except FileExistsError:
+            continue
+        return candidate
+    raise RuntimeError(f"could not find a free run directory name under {base}")
+
+
+def write_config(run_dir: Path, config: Config) -> None:
+    data = config.to_dict()
+    data["run"]["resume"] = None
+    text = "# The resolved config of this run (seqlab fit --resume RUN_DIR reads it back).\n"
+    text += yaml.safe_dump(data, sort_keys=False)
+    atomic_write(run_dir / "config.yaml", lambda f: f.write(text.encode()))
+
+
+def write_summary(run_dir: Path, summary: dict[str, Any]) -> None:
+    text = json.dumps(summary, indent=2, sort_keys=False, default=str) + "\n"
+    atomic_write(run_dir / "summary.json", lambda f: f.write(text.encode()))

@@ -1,0 +1,96 @@
+"""A real 2-process DistributedDataParallel fit on CPU (gloo), through the CLI.
+
+The CLI runs in a subprocess (Lightning's ``ddp`` launcher re-runs the command line for
+rank 1, which must not be pytest). A small wrapper script adds a test-only callback that
+records, in every process, a hash of the final parameters and of the first batch it read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from seqlab.training import read_metrics
+
+SCRIPT = textwrap.dedent('''
+    import hashlib, os, sys
+    from pathlib import Path
+
+    import lightning as L
+    import seqlab.training
+
+    class Record(L.Callback):
+        """Writes rank-<r>.json: hashes of the first batch and of the final parameters."""
+
+        def __init__(self, out):
+            self.out, self.first = Path(out), None
+
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            if self.first is None:
+                self.first = hashlib.sha256(batch["x"].numpy().tobytes()).hexdigest()
+
+        def on_train_end(self, trainer, pl_module):
+            h = hashlib.sha256()
+            for name, t in sorted(pl_module.state_dict().items()):
+                h.update(name.encode())
+                h.update(t.detach().cpu().numpy().tobytes())
+            record = {"params": h.hexdigest(), "first_batch": self.first,
+                      "world_size": trainer.world_size}
+            (self.out / f"rank-{trainer.global_rank}.json").write_text(__import__("json").dumps(record))
+
+    fit = seqlab.training.fit
+
+    def fit_recording(config=None, **kwargs):
+        kwargs["callbacks"] = [*kwargs.get("callbacks", ()), Record(os.environ["RECORD_DIR"])]
+        result = fit(config, **kwargs)
+        print(f"FINISHED global_zero={result.is_global_zero}", flush=True)
+        return result
+
+    seqlab.training.fit = fit_recording
+    from seqlab.cli import main
+
+    sys.exit(main(sys.argv[1:]))
+''')
+
+
+@pytest.mark.slow
+@pytest.mark.ddp
+def test_two_process_ddp_fit_on_cpu(tmp_path):
+    script = tmp_path / "fit_ddp.py"
+    script.write_text(SCRIPT)
+    records = tmp_path / "records"
+    records.mkdir()
+    env = {**os.environ, "RECORD_DIR": str(records), "OMP_NUM_THREADS": "1"}
+    for key in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(key, None)
+    cmd = [sys.executable, str(script), "fit", "--accelerator", "cpu", "--devices", "2",
+           "--strategy", "ddp", "--cell", "gru", "--hidden-size", "8", "--batch-size", "16",
+           "--max-steps", "4", "--task-opt", "n_train=96", "--task-opt", "n_val=32",
+           "--task-opt", "n_test=32", "--task-opt", "seq_len=6", "--run-dir", str(tmp_path / "runs"),
+           "--set", "trainer.num_sanity_val_steps=0", "--set", "trainer.val_check_interval=2",
+           "--set", "log.every_n_steps=1", "--quiet"]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    ranks = [json.loads((records / f"rank-{r}.json").read_text()) for r in (0, 1)]
+    assert all(r["world_size"] == 2 for r in ranks)
+    assert ranks[0]["params"] == ranks[1]["params"]  # DDP kept the replicas identical
+    assert ranks[0]["first_batch"] != ranks[1]["first_batch"]  # each rank read its own shard
+
+    # One process prints and writes: one result line, one run directory, each step logged once.
+    out = proc.stdout
+    assert out.count("FINISHED") == 2 and out.count("global_zero=True") == 1
+    assert out.count("vs baseline") == 1, out
+    (run,) = list((tmp_path / "runs").iterdir())
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["world_size"] == 2 and summary["global_step"] == 4
+    steps = [r["step"] for r in read_metrics(run / "metrics.csv") if r.get("train_loss") is not None]
+    assert steps == [0, 1, 2, 3]
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
+    assert not list(Path(tmp_path).glob("lightning_logs"))
