@@ -250,19 +250,42 @@ class RunConfig:
 
 @dataclass
 class LogConfig:
-    """Metric logging. A local ``metrics.csv`` is always written in the run directory.
+    """Metric logging and diagnostics. A local ``metrics.csv`` is always written.
 
     Attributes:
-        logger: an extra logger next to the CSV record: ``csv`` (none extra),
-            ``tensorboard`` (needs the tensorboard extra) or ``none`` (the CSV only).
+        logger: where metrics go next to the CSV record: ``wandb`` (Weights & Biases,
+            offline automatically when no account is configured), ``tensorboard`` (needs
+            the tensorboard extra), ``csv`` or ``none`` (the CSV record only).
         every_n_steps: log training metrics every this many steps.
+        wandb_project: W&B project (default: ``WANDB_PROJECT`` or ``seqlab``).
+        wandb_entity: W&B entity (user or team); ``None``: the account's default.
+        wandb_group: W&B group (``seqlab compare`` sets it to the comparison's name).
+        wandb_tags: W&B tags.
+        wandb_mode: ``online``, ``offline`` or ``disabled``; ``None`` decides from
+            ``WANDB_MODE`` and whether credentials exist (never prompting).
+        log_model: upload the best and last checkpoints as W&B artifacts.
+        grad_flow: gradient flow through time, e.g. ``every=50``: measure ‖∂L/∂h_t‖ for
+            every step t every 50 training steps (``None``: off).
+        samples: language models: log generated samples at each validation.
     """
 
-    logger: Literal["csv", "tensorboard", "none"] = "csv"
+    logger: Literal["wandb", "csv", "tensorboard", "none"] = "csv"
     every_n_steps: int = 50
+    wandb_project: str | None = None
+    wandb_entity: str | None = None
+    wandb_group: str | None = None
+    wandb_tags: list[str] = field(default_factory=list)
+    wandb_mode: Literal["online", "offline", "disabled"] | None = None
+    log_model: bool = False
+    grad_flow: str | None = None
+    samples: bool = True
 
     def validate(self) -> None:
         _positive("log.every_n_steps", self.every_n_steps)
+        if self.grad_flow is not None:
+            from seqlab.diagnostics.grad_flow import GradientFlow
+
+            GradientFlow.from_option(self.grad_flow, Path("."))  # raises ConfigError if malformed
 
 
 @dataclass

@@ -66,7 +66,9 @@ def test_two_process_ddp_fit_on_cpu(tmp_path):
     script.write_text(SCRIPT)
     records = tmp_path / "records"
     records.mkdir()
-    env = {**os.environ, "RECORD_DIR": str(records), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "RECORD_DIR": str(records), "OMP_NUM_THREADS": "1",
+           "WANDB_MODE": "offline", "HOME": str(tmp_path), "WANDB_DATA_DIR": str(tmp_path / "wb")}
+    env.pop("WANDB_API_KEY", None)
     for key in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(key, None)
     cmd = [sys.executable, str(script), "fit", "--accelerator", "cpu", "--devices", "2",
@@ -74,7 +76,7 @@ def test_two_process_ddp_fit_on_cpu(tmp_path):
            "--max-steps", "4", "--task-opt", "n_train=96", "--task-opt", "n_val=32",
            "--task-opt", "n_test=32", "--task-opt", "seq_len=6", "--run-dir", str(tmp_path / "runs"),
            "--set", "trainer.num_sanity_val_steps=0", "--set", "trainer.val_check_interval=2",
-           "--set", "log.every_n_steps=1", "--quiet"]
+           "--set", "log.every_n_steps=1", "--logger", "wandb", "--grad-flow", "every=2", "--quiet"]
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
@@ -94,3 +96,14 @@ def test_two_process_ddp_fit_on_cpu(tmp_path):
     assert steps == [0, 1, 2, 3]
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
     assert not list(Path(tmp_path).glob("lightning_logs"))
+
+    # Tracking under DDP: exactly one W&B run (rank 0's), with the steps logged once, and the
+    # gradient-flow record written once.
+    from seqlab.tracking.read_offline import find_run_files, read_run
+
+    assert len(find_run_files(tmp_path)) == 1
+    wb = read_run(run)
+    assert [s for s, _ in wb.metric("train_loss")] == [0, 1, 2, 3]
+    assert wb.config["model"]["cell"] == "gru"
+    assert (run / "grad_flow" / "grad_flow.npz").is_file()
+    assert out.count("wandb sync") == 1

@@ -30,6 +30,13 @@ _FLAG_KEYS = {
     "gradient_clip": "optim.gradient_clip",
     "run_dir": "run.dir",
     "name": "run.name",
+    "logger": "log.logger",
+    "wandb_project": "log.wandb_project",
+    "wandb_entity": "log.wandb_entity",
+    "wandb_group": "log.wandb_group",
+    "wandb_mode": "log.wandb_mode",
+    "log_model": "log.log_model",
+    "grad_flow": "log.grad_flow",
 }
 
 
@@ -41,6 +48,9 @@ def config_flags(values: dict[str, Any], task_opt: list[str] | None, cell_opt: l
         value = values.get(arg)
         if value is not None:
             flags[key] = str(value) if isinstance(value, Path) else value
+    tags = values.get("wandb_tags")
+    if tags:
+        flags["log.wandb_tags"] = [t.strip() for t in str(tags).split(",") if t.strip()]
     for k, v in parse_key_values(task_opt, "--task-opt").items():
         flags[f"task.options.{k}"] = v
     for k, v in parse_key_values(cell_opt, "--cell-opt").items():
@@ -83,11 +93,21 @@ def fit_cmd(
     set_: list[str] | None = typer.Option(None, "--set", help="Override SECTION.KEY=VALUE (repeatable)."),
     resume: Path | None = typer.Option(None, "--resume", help="Continue a run directory from its last checkpoint."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar; print only the result."),
+    logger: str | None = typer.Option(None, "--logger", help="wandb, csv, tensorboard or none (metrics.csv is always written)."),
+    wandb_project: str | None = typer.Option(None, "--wandb-project", help="W&B project."),
+    wandb_entity: str | None = typer.Option(None, "--wandb-entity", help="W&B entity (user or team)."),
+    wandb_group: str | None = typer.Option(None, "--wandb-group", help="W&B group."),
+    wandb_tags: str | None = typer.Option(None, "--wandb-tags", help="Comma-separated W&B tags."),
+    wandb_mode: str | None = typer.Option(None, "--wandb-mode", help="online, offline or disabled (default: offline without credentials)."),
+    log_model: bool | None = typer.Option(None, "--log-model/--no-log-model", help="Upload best and last checkpoints as W&B artifacts."),
+    grad_flow: str | None = typer.Option(None, "--grad-flow", help="Measure gradient flow through time, e.g. every=50."),
+    overrides: list[str] | None = typer.Argument(None, help="KEY=VALUE overrides, the same as --set (W&B sweep agents pass these).", show_default=False),
 ) -> None:
     """Train a model; print its result next to the task's trivial baseline.
 
-    Precedence: defaults < --config FILE < flags < --set. Everything lands in
-    <run-dir>/<name>-<timestamp>/ (config.yaml, checkpoints/, metrics.csv, summary.json).
+    Precedence: defaults < --config FILE < flags < --set (and positional KEY=VALUE).
+    Everything lands in <run-dir>/<name>-<timestamp>/ (config.yaml, checkpoints/,
+    metrics.csv, summary.json).
     """
     from seqlab.config import Config, resolve_config
     from seqlab.training import describe, fit
@@ -95,6 +115,7 @@ def fit_cmd(
 
     values = dict(locals())
     flags = config_flags(values, task_opt, cell_opt, quiet)
+    set_ = [*(set_ or []), *(o.lstrip("-") for o in overrides or [])]
     base = None
     if resume is not None:
         _, base = _resume_config(resume, None)
@@ -108,6 +129,8 @@ def fit_cmd(
         return
     if cfg.run.quiet:
         console.print(f"{describe(result)}\nrun: {result.run_dir}", highlight=False, soft_wrap=True)
+        if result.sync_hint:
+            console.print(result.sync_hint, highlight=False, soft_wrap=True)
         return
     params = result.parameters["total"]
     console.print(
@@ -117,6 +140,8 @@ def fit_cmd(
     )
     console.print(f"[bold green]{describe(result)}[/]", highlight=False, soft_wrap=True)
     console.print(f"run: {result.run_dir}", highlight=False, soft_wrap=True)
+    if result.sync_hint:
+        console.print(f"W&B ran offline; upload with: {result.sync_hint}", highlight=False, soft_wrap=True)
 
 
 def _metrics_table(title: str, metrics: dict[str, float], baselines: list[Any], split: str) -> Table:

@@ -21,9 +21,19 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressB
 from lightning.pytorch.utilities.model_helpers import is_overridden
 
 from seqlab.config import Config, TrainerConfig
+from seqlab.diagnostics.grad_flow import GradientFlow
 from seqlab.errors import CheckpointError, ConfigError, DataError, did_you_mean
 from seqlab.tasks import Baseline, TaskInfo, create_task
 from seqlab.tasks.base import Task
+from seqlab.tracking.loggers import (
+    build_loggers,
+    describe_run,
+    finish_loggers,
+    record_summary,
+    sync_hint,
+    wandb_run_id,
+)
+from seqlab.tracking.samples import TextSamples
 from seqlab.training.callbacks import (
     CheckpointMetadata,
     LastCheckpoint,
@@ -70,6 +80,7 @@ class FitResult:
     parameters: dict[str, int]
     summary: dict[str, Any] = field(default_factory=dict)
     is_global_zero: bool = True
+    sync_hint: str | None = None  # the `wandb sync` command of an offline W&B run
 
     @property
     def headline_key(self) -> str:
@@ -345,9 +356,10 @@ def fit(
         )
         last_cb = LastCheckpoint(planned / "checkpoints" / "last.ckpt")
         csv_logger = CSVMetricsLogger(planned / "metrics.csv", resume=resume is not None)
+        diagnostics = diagnostic_callbacks(config, info, planned)
         all_callbacks: list[Callback] = [
             CheckpointMetadata(metadata), StepSeeder(seed), *_progress_bar(quiet), *callbacks,
-            best_cb, last_cb,
+            *diagnostics, best_cb, last_cb,
         ]
         # The Trainer checks its settings before anything is written.
         trainer = _make_trainer(
@@ -360,15 +372,33 @@ def fit(
             best_cb.dirpath = os.path.realpath(run_dir / "checkpoints")  # as its __init__ does
             last_cb.path = run_dir / "checkpoints" / "last.ckpt"
             csv_logger.path = run_dir / "metrics.csv"
+            for cb in diagnostics:
+                _point_at(cb, run_dir)
         if is_rank_zero:  # on resume: the limits it now runs under
             write_config(run_dir, config)
-        extra = extra_loggers(config, run_dir)
-        if extra:
-            trainer.loggers = [csv_logger, *extra]
         last_path = last_cb.path
+        loggers = build_loggers(
+            # absolute: W&B's service process is shared by the runs of one Python process
+            # and does not follow later changes of the working directory
+            config.log.logger, run_dir.resolve(),
+            project=config.log.wandb_project, entity=config.log.wandb_entity,
+            group=config.log.wandb_group, tags=config.log.wandb_tags or None,
+            mode=config.log.wandb_mode, name=run_dir.name, log_model=config.log.log_model,
+            config_dict=config.to_dict(),
+            run_metadata=describe_run(model, cell=config.model.cell, task=config.task.name, task_info=info),
+            run_id=wandb_run_id(run_dir) if resume is not None else None,
+            csv_logger=csv_logger, last_checkpoint=last_path,
+        )
+        trainer.loggers = loggers
         data = TrainingData(task, seed)
-        trainer.fit(model, datamodule=data, ckpt_path=str(last_path) if resume is not None else None,
-                    weights_only=True)
+        ok = False
+        try:
+            trainer.fit(model, datamodule=data, ckpt_path=str(last_path) if resume is not None else None,
+                        weights_only=True)
+            ok = True
+        finally:
+            if not ok:
+                finish_loggers(loggers[1:], success=False)
         train_loss = trainer.callback_metrics.get("train_loss")
 
         best = Path(best_cb.best_model_path) if best_cb.best_model_path else None
@@ -394,7 +424,30 @@ def fit(
                               best_score=best_cb.best_model_score)
     if trainer.is_global_zero:
         write_summary(run_dir, result.summary)
+        record_summary(loggers[1:], result.summary)
+    finish_loggers(loggers[1:], success=True)
+    if trainer.is_global_zero:
+        result.sync_hint = sync_hint(run_dir)
     return result
+
+
+def diagnostic_callbacks(config: Config, info: Any, run_dir: Path) -> list[Callback]:
+    """Gradient flow (``log.grad_flow``) and, for language models, text samples."""
+    out: list[Callback] = []
+    grad_flow = GradientFlow.from_option(config.log.grad_flow, run_dir)
+    if grad_flow is not None:
+        out.append(grad_flow)
+    if config.log.samples and info.output_kind == "language_model" and info.itos:
+        out.append(TextSamples(run_dir, seed=config.trainer.seed))
+    return out
+
+
+def _point_at(callback: Callback, run_dir: Path) -> None:
+    """Aim a diagnostic callback at the run directory finally chosen (after a name clash)."""
+    if isinstance(callback, GradientFlow):
+        callback.run_dir = run_dir
+    elif isinstance(callback, TextSamples):
+        callback.path = run_dir / "samples.jsonl"
 
 
 def _final_metrics(
@@ -413,28 +466,6 @@ def _final_metrics(
         metrics.update(_floats(trainer.test(model, datamodule=data, ckpt_path=path,
                                             verbose=False, weights_only=True)))
     return metrics
-
-
-def extra_loggers(config: Config, run_dir: Path) -> list[Any]:
-    """The loggers ``log.logger`` asks for next to ``metrics.csv`` (which is always written)."""
-    if config.log.logger == "tensorboard":
-        return [_tensorboard_logger(run_dir)]
-    return []  # "csv" and "none": the CSV record only
-
-
-def _tensorboard_logger(run_dir: Path) -> Any:
-    try:
-        from lightning.pytorch.loggers import TensorBoardLogger
-
-        return TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version="",
-                                 default_hp_metric=False)
-    except ModuleNotFoundError as exc:
-        from seqlab.errors import MissingDependencyError
-
-        raise MissingDependencyError(
-            f"log.logger=tensorboard needs tensorboard ({exc}); install it with "
-            f"pip install 'seqlab[tensorboard]', or use --set log.logger=csv."
-        ) from None
 
 
 def _summary(
