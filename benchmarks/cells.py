@@ -74,7 +74,9 @@ def measure(batch: int, inp: int, hidden: int, steps: int) -> dict[str, float]:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--input-size", type=int, default=32)
     p.add_argument("--hidden-size", type=int, default=128)
@@ -83,8 +85,10 @@ def main() -> None:
     p.add_argument("--csv", type=Path)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, B={args.batch}, "
-          f"input {args.input_size}, hidden {args.hidden_size}; fwd+bwd, median ms")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, B={args.batch}, "
+        f"input {args.input_size}, hidden {args.hidden_size}; fwd+bwd, median ms"
+    )
     rows = []
     for steps in args.steps:
         ms = measure(args.batch, args.input_size, args.hidden_size, steps)

@@ -53,25 +53,44 @@ class _Clock(L.Callback):
 
 def seqlab_run(args: argparse.Namespace, run_dir: str) -> list[float]:
     """Durations of the training steps of one ``seqlab fit`` (after the warm-up)."""
-    cfg = resolve_config(flags={
-        "model.cell": args.cell, "model.hidden_size": args.hidden_size,
-        "task.options.seq_len": args.seq_len, "task.options.n_train": args.n_train,
-        "task.options.n_val": 64, "task.options.n_test": 64, "task.batch_size": args.batch_size,
-        "trainer.max_steps": args.steps, "trainer.max_epochs": None, "trainer.accelerator": "cpu",
-        "trainer.devices": 1, "trainer.limit_val_batches": 0, "trainer.test": False,
-        "trainer.num_sanity_val_steps": 0, "run.dir": run_dir, "run.quiet": True,
-    })
+    cfg = resolve_config(
+        flags={
+            "model.cell": args.cell,
+            "model.hidden_size": args.hidden_size,
+            "task.options.seq_len": args.seq_len,
+            "task.options.n_train": args.n_train,
+            "task.options.n_val": 64,
+            "task.options.n_test": 64,
+            "task.batch_size": args.batch_size,
+            "trainer.max_steps": args.steps,
+            "trainer.max_epochs": None,
+            "trainer.accelerator": "cpu",
+            "trainer.devices": 1,
+            "trainer.limit_val_batches": 0,
+            "trainer.test": False,
+            "trainer.num_sanity_val_steps": 0,
+            "run.dir": run_dir,
+            "run.quiet": True,
+        }
+    )
     clock = _Clock()
     fit(cfg, callbacks=[clock])
-    return [b - a for a, b in itertools.pairwise(clock.times)][args.warmup:]
+    return [b - a for a, b in itertools.pairwise(clock.times)][args.warmup :]
 
 
 def plain_run(args: argparse.Namespace) -> list[float]:
     """Durations of the training steps of the hand-written loop (after the warm-up)."""
     cfg = resolve_config(flags={"model.cell": args.cell, "model.hidden_size": args.hidden_size})
     L.seed_everything(0, verbose=False)
-    task = create_task("adding", batch_size=args.batch_size, seed=0, seq_len=args.seq_len,
-                       n_train=args.n_train, n_val=64, n_test=64)
+    task = create_task(
+        "adding",
+        batch_size=args.batch_size,
+        seed=0,
+        seq_len=args.seq_len,
+        n_train=args.n_train,
+        n_val=64,
+        n_test=64,
+    )
     model = build_model(cfg.model, cfg.optim, task.info).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.optim.lr)
     loader, sampler = resample(task.train_dataloader(), seed=0, rank=0, world_size=1)
@@ -94,7 +113,7 @@ def plain_run(args: argparse.Namespace) -> list[float]:
             optimizer.step()
         epoch += 1
     times.append(time.perf_counter())
-    return [b - a for a, b in itertools.pairwise(times)][args.warmup:args.steps]
+    return [b - a for a, b in itertools.pairwise(times)][args.warmup : args.steps]
 
 
 def main() -> None:
@@ -108,9 +127,11 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    print(f"{args.cell} hidden {args.hidden_size}, adding T={args.seq_len}, batch "
-          f"{args.batch_size}, {args.steps} steps ({args.warmup} warm-up), "
-          f"torch threads {torch.get_num_threads()}")
+    print(
+        f"{args.cell} hidden {args.hidden_size}, adding T={args.seq_len}, batch "
+        f"{args.batch_size}, {args.steps} steps ({args.warmup} warm-up), "
+        f"torch threads {torch.get_num_threads()}"
+    )
     seqlab_steps: list[float] = []
     plain_steps: list[float] = []
     seqlab_rates, plain_rates = [], []
@@ -123,17 +144,24 @@ def main() -> None:
             plain_steps += p
             seqlab_rates.append(args.batch_size * len(s) / sum(s))
             plain_rates.append(args.batch_size * len(p) / sum(p))
-            print(f"  round {r + 1}: seqlab fit {seqlab_rates[-1]:,.0f} samples/s, "
-                  f"plain loop {plain_rates[-1]:,.0f} samples/s", flush=True)
+            print(
+                f"  round {r + 1}: seqlab fit {seqlab_rates[-1]:,.0f} samples/s, "
+                f"plain loop {plain_rates[-1]:,.0f} samples/s",
+                flush=True,
+            )
     # The machine may be shared: the median step time is robust to bursts of contention
     # (it also leaves out the rare epoch-end checkpoint writes, which the totals include).
     s_med = args.batch_size / statistics.median(seqlab_steps)
     p_med = args.batch_size / statistics.median(plain_steps)
     s_tot, p_tot = statistics.median(seqlab_rates), statistics.median(plain_rates)
-    print(f"median step: seqlab fit {s_med:,.0f} samples/s, plain PyTorch {p_med:,.0f} samples/s, "
-          f"ratio {s_med / p_med:.2f}× (goal ≥ 0.90×)")
-    print(f"whole runs (median of rounds): seqlab fit {s_tot:,.0f}, plain {p_tot:,.0f}, "
-          f"ratio {s_tot / p_tot:.2f}×")
+    print(
+        f"median step: seqlab fit {s_med:,.0f} samples/s, plain PyTorch {p_med:,.0f} samples/s, "
+        f"ratio {s_med / p_med:.2f}× (goal ≥ 0.90×)"
+    )
+    print(
+        f"whole runs (median of rounds): seqlab fit {s_tot:,.0f}, plain {p_tot:,.0f}, "
+        f"ratio {s_tot / p_tot:.2f}×"
+    )
 
 
 if __name__ == "__main__":

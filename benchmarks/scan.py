@@ -39,7 +39,9 @@ def _dyadic(t: torch.Tensor, step: float) -> torch.Tensor:
     return torch.round(t / step) * step
 
 
-def _errors(cell_name: str, cell: torch.nn.Module, x: torch.Tensor, scan: str) -> tuple[float, float]:
+def _errors(
+    cell_name: str, cell: torch.nn.Module, x: torch.Tensor, scan: str
+) -> tuple[float, float]:
     """Max |float32 forward_sequence - float64 stepping| of the outputs and of dL/dx.
 
     Inputs and parameters are rounded to multiples of 2^-3 and 2^-6 first, so that both
@@ -62,13 +64,17 @@ def _errors(cell_name: str, cell: torch.nn.Module, x: torch.Tensor, scan: str) -
     out, _ = cell.forward_sequence(x32)
     (out * weights.float()).sum().backward()
     assert x64.grad is not None and x32.grad is not None
-    return (out.double() - ref).abs().max().item(), (x32.grad.double() - x64.grad).abs().max().item()
+    return (out.double() - ref).abs().max().item(), (
+        x32.grad.double() - x64.grad
+    ).abs().max().item()
 
 
 def measure(cell_name: str, steps: int, args: argparse.Namespace) -> list[dict]:
     torch.manual_seed(0)
     x = torch.randn(args.batch, steps, args.input_size, requires_grad=True)
-    cells = {m: create_cell(cell_name, args.input_size, args.hidden_size, scan=m) for m in args.methods}
+    cells = {
+        m: create_cell(cell_name, args.input_size, args.hidden_size, scan=m) for m in args.methods
+    }
     base = next(iter(cells.values()))
     for c in cells.values():
         c.load_state_dict(base.state_dict())
@@ -77,7 +83,11 @@ def measure(cell_name: str, steps: int, args: argparse.Namespace) -> list[dict]:
     sizes = args.segment_elements or [_scan.SEGMENT_ELEMENTS]
     for method, cell in cells.items():
         for size in sizes if method == "blocked" else [None]:
-            label = f"scan ({method})" if size is None or len(sizes) == 1 else f"scan ({method}, {size})"
+            label = (
+                f"scan ({method})"
+                if size is None or len(sizes) == 1
+                else f"scan ({method}, {size})"
+            )
 
             def run(cell=cell, size=size):
                 if size is not None:
@@ -88,8 +98,15 @@ def measure(cell_name: str, steps: int, args: argparse.Namespace) -> list[dict]:
     ms = interleaved(runs, rounds=args.rounds, repeats=1, warmup=1)
     rows = []
     for label, v in ms.items():
-        row = {"cell": cell_name, "T": steps, "run": label, "ms": round(v, 1),
-               "speedup": round(ms["stepped"] / v, 2), "max_abs_err_out": "", "max_abs_err_grad": ""}
+        row = {
+            "cell": cell_name,
+            "T": steps,
+            "run": label,
+            "ms": round(v, 1),
+            "speedup": round(ms["stepped"] / v, 2),
+            "max_abs_err_out": "",
+            "max_abs_err_grad": "",
+        }
         if label != "stepped" and args.errors:
             method = label.split("(")[1].split(",")[0].rstrip(")")
             out_err, grad_err = _errors(cell_name, cells[method], x, method)
@@ -99,26 +116,39 @@ def measure(cell_name: str, steps: int, args: argparse.Namespace) -> list[dict]:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--cells", nargs="+", default=["mingru", "minlstm"])
     p.add_argument("--steps", type=int, nargs="+", default=[512, 4096])
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--input-size", type=int, default=32)
     p.add_argument("--hidden-size", type=int, default=128)
-    p.add_argument("--methods", nargs="+", default=["blocked"], choices=["blocked", "log"],
-                   help="scan methods to time (log, the CUDA default, takes ~30 s a run at T=4096 on CPU)")
+    p.add_argument(
+        "--methods",
+        nargs="+",
+        default=["blocked"],
+        choices=["blocked", "log"],
+        help="scan methods to time (log, the CUDA default, takes ~30 s a run at T=4096 on CPU)",
+    )
     p.add_argument("--segment-elements", type=int, nargs="+")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
-    p.add_argument("--no-errors", dest="errors", action="store_false",
-                   help="skip the float64 accuracy check (it steps the cell in float64)")
+    p.add_argument(
+        "--no-errors",
+        dest="errors",
+        action="store_false",
+        help="skip the float64 accuracy check (it steps the cell in float64)",
+    )
     p.add_argument("--csv", type=Path)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     default_segment = _scan.SEGMENT_ELEMENTS
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, B={args.batch}, "
-          f"input {args.input_size}, hidden {args.hidden_size}; fwd+bwd, median ms of "
-          f"{args.rounds} interleaved rounds")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, B={args.batch}, "
+        f"input {args.input_size}, hidden {args.hidden_size}; fwd+bwd, median ms of "
+        f"{args.rounds} interleaved rounds"
+    )
     print("\n| cell | T | run | ms | speedup vs stepped | max abs err out | max abs err dL/dx |")
     print("|---|---:|---|---:|---:|---:|---:|")
     rows = []
@@ -127,9 +157,11 @@ def main() -> None:
             for row in measure(cell_name, steps, args):
                 _scan.SEGMENT_ELEMENTS = default_segment
                 rows.append(row)
-                print(f"| {row['cell']} | {row['T']} | {row['run']} | {row['ms']} | "
-                      f"{row['speedup']}× | {row['max_abs_err_out']} | {row['max_abs_err_grad']} |",
-                      flush=True)
+                print(
+                    f"| {row['cell']} | {row['T']} | {row['run']} | {row['ms']} | "
+                    f"{row['speedup']}× | {row['max_abs_err_out']} | {row['max_abs_err_grad']} |",
+                    flush=True,
+                )
     if args.csv:
         with args.csv.open("w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=list(rows[0]))

@@ -24,7 +24,9 @@ from seqlab.cells import create_cell, list_cells
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--cells", nargs="+", help="registry names (default: every registered cell)")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--input-size", type=int, default=32)
@@ -37,25 +39,37 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     cells = args.cells or list_cells()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, B={args.batch}, "
-          f"input {args.input_size}, hidden {args.hidden_size}, T={args.steps}; fwd+bwd, "
-          f"median of {args.rounds}×{args.repeats} interleaved with torch.nn.LSTM", file=sys.stderr)
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, B={args.batch}, "
+        f"input {args.input_size}, hidden {args.hidden_size}, T={args.steps}; fwd+bwd, "
+        f"median of {args.rounds}×{args.repeats} interleaved with torch.nn.LSTM",
+        file=sys.stderr,
+    )
     rows = bench_cells(
-        cells, batch_size=args.batch, seq_len=args.steps, input_size=args.input_size,
-        hidden_size=args.hidden_size, rounds=args.rounds, repeats=args.repeats,
+        cells,
+        batch_size=args.batch,
+        seq_len=args.steps,
+        input_size=args.input_size,
+        hidden_size=args.hidden_size,
+        rounds=args.rounds,
+        repeats=args.repeats,
         progress=lambda name: print(f"  measuring {name}", file=sys.stderr, flush=True),
     )
     records = []
     for row in rows:
         cell = create_cell(row.cell, args.input_size, args.hidden_size)
-        path = "forward_sequence" if callable(getattr(cell, "forward_sequence", None)) else "stepped"
+        path = (
+            "forward_sequence" if callable(getattr(cell, "forward_sequence", None)) else "stepped"
+        )
         records.append({**row.as_dict(), "path": path})
     records.sort(key=lambda r: r["ratio_to_lstm"])
     print("\n| cell | path | parameters | fwd+bwd ms | ratio to torch.nn.LSTM |")
     print("|---|---|---:|---:|---:|")
     for r in records:
-        print(f"| {r['cell']} | {r['path']} | {r['parameters']:,} | {r['fwd_bwd_ms']:.1f} | "
-              f"{r['ratio_to_lstm']:.2f}× |")
+        print(
+            f"| {r['cell']} | {r['path']} | {r['parameters']:,} | {r['fwd_bwd_ms']:.1f} | "
+            f"{r['ratio_to_lstm']:.2f}× |"
+        )
     if args.csv:
         with args.csv.open("w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=list(records[0]))

@@ -208,9 +208,11 @@ class Registry(Generic[T]):
     def _raise_unknown(self, name: str, qualifier: str | None) -> None:
         discovered = self._discover()
         disabled = disabled_plugins()
-        if name in discovered and (disabled is None or name in disabled or any(
-            e.source.distribution in disabled for e in discovered[name]
-        )):
+        if name in discovered and (
+            disabled is None
+            or name in disabled
+            or any(e.source.distribution in disabled for e in discovered[name])
+        ):
             dists = ", ".join(str(e.source) for e in discovered[name])
             raise UnknownNameError(
                 f"{self.kind} '{name}' comes from a plugin ({dists}) that is disabled by "

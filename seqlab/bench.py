@@ -72,8 +72,12 @@ def bench_cells(
     """Measure fwd+bwd of ``seqlab.Recurrent(cell)`` for each cell against torch.nn.LSTM."""
     if not cells:
         raise ConfigError("bench needs at least one cell name, e.g. --cells lstm,gru.")
-    for label, value in (("batch_size", batch_size), ("seq_len", seq_len),
-                         ("input_size", input_size), ("hidden_size", hidden_size)):
+    for label, value in (
+        ("batch_size", batch_size),
+        ("seq_len", seq_len),
+        ("input_size", input_size),
+        ("hidden_size", hidden_size),
+    ):
         if value < 1:
             raise ConfigError(f"bench: {label} must be at least 1, got {value}.")
     torch.manual_seed(0)
@@ -86,12 +90,20 @@ def bench_cells(
         layer = Recurrent(name, input_size, hidden_size).to(device)
         ms = interleaved_ms(
             {REFERENCE: lambda: reference(x)[0], name: lambda layer=layer: layer(x)[0]},
-            rounds=rounds, repeats=repeats,
+            rounds=rounds,
+            repeats=repeats,
         )
-        rows.append(BenchRow(
-            cell=name, batch_size=batch_size, seq_len=seq_len, input_size=input_size,
-            hidden_size=hidden_size, parameters=count_parameters(layer), fwd_bwd_ms=round(ms[name], 3),
-            samples_per_s=round(batch_size / (ms[name] / 1e3), 1),
-            ratio_to_lstm=round(ms[name] / ms[REFERENCE], 3),
-        ))
+        rows.append(
+            BenchRow(
+                cell=name,
+                batch_size=batch_size,
+                seq_len=seq_len,
+                input_size=input_size,
+                hidden_size=hidden_size,
+                parameters=count_parameters(layer),
+                fwd_bwd_ms=round(ms[name], 3),
+                samples_per_s=round(batch_size / (ms[name] / 1e3), 1),
+                ratio_to_lstm=round(ms[name] / ms[REFERENCE], 3),
+            )
+        )
     return rows

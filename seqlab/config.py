@@ -37,7 +37,12 @@ from seqlab.errors import ConfigError, did_you_mean
 # 0.167 baseline to 0.0009-0.0023 (seeds 0-3) in about 40 s on 2 idle CPU cores
 # (docs/training.md has the measurements).
 DEFAULT_TASK = "adding"
-DEFAULT_TASK_OPTIONS: dict[str, Any] = {"seq_len": 50, "n_train": 5000, "n_val": 1000, "n_test": 1000}
+DEFAULT_TASK_OPTIONS: dict[str, Any] = {
+    "seq_len": 50,
+    "n_train": 5000,
+    "n_val": 1000,
+    "n_test": 1000,
+}
 
 
 @dataclass
@@ -107,7 +112,9 @@ class TaskConfig:
 
     def validate(self) -> None:
         if not self.name:
-            raise ConfigError("task.name is empty; name a task, e.g. --task adding (seqlab tasks lists them).")
+            raise ConfigError(
+                "task.name is empty; name a task, e.g. --task adding (seqlab tasks lists them)."
+            )
         _positive("task.batch_size", self.batch_size)
         _at_least("task.num_workers", self.num_workers, 0)
 
@@ -147,7 +154,9 @@ class OptimConfig:
         _at_least("optim.momentum", self.momentum, 0)
         _at_least("optim.min_lr", self.min_lr, 0)
         if not 0 < self.plateau_factor < 1:
-            raise ConfigError(f"optim.plateau_factor must lie in (0, 1), got {self.plateau_factor!r}.")
+            raise ConfigError(
+                f"optim.plateau_factor must lie in (0, 1), got {self.plateau_factor!r}."
+            )
         _at_least("optim.plateau_patience", self.plateau_patience, 0)
         if self.gradient_clip is not None:
             _positive("optim.gradient_clip", self.gradient_clip)
@@ -331,7 +340,9 @@ class Config:
 
     def replace(self, overrides: Iterable[str] | Mapping[str, Any]) -> Config:
         """A copy with dotted overrides applied (``["optim.lr=0.01"]`` or ``{"optim.lr": 0.01}``)."""
-        items = parse_overrides(overrides) if not isinstance(overrides, Mapping) else dict(overrides)
+        items = (
+            parse_overrides(overrides) if not isinstance(overrides, Mapping) else dict(overrides)
+        )
         data = _apply_dotted(self.to_dict(), items, "--set")
         return _build(Config, data, "", "--set").validate()
 
@@ -522,7 +533,11 @@ def _merge(
             if owned is not None and value != out[section][key]:
                 out[section][owned] = {}  # the lower layers' options were for another one
         for key, value in values.items():
-            if merge_dicts and isinstance(out[section].get(key), dict) and isinstance(value, Mapping):
+            if (
+                merge_dicts
+                and isinstance(out[section].get(key), dict)
+                and isinstance(value, Mapping)
+            ):
                 out[section][key] = {**out[section][key], **copy.deepcopy(dict(value))}
             else:
                 out[section][key] = copy.deepcopy(value)
@@ -607,11 +622,15 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     if not p.is_file():
         what = "is a directory" if p.is_dir() else "does not exist"
-        raise ConfigError(f"config file {str(p)!r} {what}; pass a YAML file, e.g. --config configs/adding-t100.yaml.")
+        raise ConfigError(
+            f"config file {str(p)!r} {what}; pass a YAML file, e.g. --config configs/adding-t100.yaml."
+        )
     try:
         text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"config file {str(p)!r} is not UTF-8 text ({exc.reason} at byte {exc.start}).") from None
+        raise ConfigError(
+            f"config file {str(p)!r} is not UTF-8 text ({exc.reason} at byte {exc.start})."
+        ) from None
     return parse_yaml(text, f"config file {str(p)!r}")
 
 

@@ -76,8 +76,11 @@ def did_you_mean(name: str, choices: Iterable[str], n: int = 3) -> str:
         return ""
     ranked = sorted(
         close,
-        key=lambda c: (_edit_distance(lowered, c.lower()),
-                       -difflib.SequenceMatcher(None, name, c).ratio(), c),
+        key=lambda c: (
+            _edit_distance(lowered, c.lower()),
+            -difflib.SequenceMatcher(None, name, c).ratio(),
+            c,
+        ),
     )[:n]
     quoted = [f"'{c}'" for c in ranked]
     joined = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]

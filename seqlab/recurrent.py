@@ -88,7 +88,11 @@ class Recurrent(nn.Module):
         **cell_options: Any,
     ) -> None:
         super().__init__()
-        for label, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
+        for label, value in (
+            ("input_size", input_size),
+            ("hidden_size", hidden_size),
+            ("num_layers", num_layers),
+        ):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"Recurrent: {label} must be a positive integer, got {value!r}.")
         self.cell_name = cell if isinstance(cell, str) else getattr(cell, "__name__", str(cell))
@@ -130,7 +134,11 @@ class Recurrent(nn.Module):
 
     # -- state helpers ----------------------------------------------------------------------
     def initial_state(
-        self, batch_size: int, *, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+        self,
+        batch_size: int,
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
     ) -> list[State]:
         """One zero state per layer and direction (index ``layer * num_directions + d``)."""
         return [c.initial_state(batch_size, device=device, dtype=dtype) for c in self.cells]
@@ -155,7 +163,9 @@ class Recurrent(nn.Module):
     def _needs_stepping(self) -> bool:
         return self._regularised() or self._observer is not None or not self.fused
 
-    def _run_cell(self, index: int, cell: nn.Module, x: Tensor, state: State, lengths: Tensor | None) -> tuple[Tensor, State]:
+    def _run_cell(
+        self, index: int, cell: nn.Module, x: Tensor, state: State, lengths: Tensor | None
+    ) -> tuple[Tensor, State]:
         seq_fn = getattr(cell, "forward_sequence", None)
         if seq_fn is not None and not self._needs_stepping():
             return seq_fn(x, state, lengths)
@@ -204,7 +214,10 @@ class Recurrent(nn.Module):
         return out, state
 
     def forward(
-        self, x: Tensor, lengths: Tensor | Sequence[int] | None = None, state: Sequence[State] | None = None
+        self,
+        x: Tensor,
+        lengths: Tensor | Sequence[int] | None = None,
+        state: Sequence[State] | None = None,
     ) -> tuple[Tensor, list[State]]:
         if x.dim() != 3 or x.shape[-1] != self.input_size:
             raise ConfigError(
@@ -216,7 +229,9 @@ class Recurrent(nn.Module):
         if lengths is not None:
             lengths = torch.as_tensor(lengths, dtype=torch.long)
             if lengths.shape != (batch,):
-                raise ConfigError(f"lengths must have shape ({batch},), got {tuple(lengths.shape)}.")
+                raise ConfigError(
+                    f"lengths must have shape ({batch},), got {tuple(lengths.shape)}."
+                )
             if bool((lengths < 0).any()) or bool((lengths > x.shape[1]).any()):
                 raise ConfigError(
                     f"lengths must lie in [0, {x.shape[1]}] (the padded length), got "
@@ -263,15 +278,22 @@ class Recurrent(nn.Module):
                 f"Recurrent.from_torch takes torch.nn.RNN, LSTM or GRU, got {type(module).__name__}."
             )
         if getattr(module, "proj_size", 0):
-            raise ConfigError("Recurrent.from_torch: LSTMs with proj_size > 0 have no seqlab equivalent.")
+            raise ConfigError(
+                "Recurrent.from_torch: LSTMs with proj_size > 0 have no seqlab equivalent."
+            )
         options: dict[str, Any] = {"bias": module.bias}
         if name == "rnn":
             options["nonlinearity"] = module.nonlinearity
         if name == "lstm":
             options["forget_bias"] = 0.0
         layer = cls(
-            name, module.input_size, module.hidden_size, module.num_layers,
-            bidirectional=module.bidirectional, dropout=module.dropout, **options,
+            name,
+            module.input_size,
+            module.hidden_size,
+            module.num_layers,
+            bidirectional=module.bidirectional,
+            dropout=module.dropout,
+            **options,
         )
         layer._copy_weights(module, to_torch=False)
         return layer.to(device=module.weight_ih_l0.device, dtype=module.weight_ih_l0.dtype)
@@ -284,12 +306,18 @@ class Recurrent(nn.Module):
 
         first = self.cells[0]
         kwargs = dict(
-            input_size=self.input_size, hidden_size=self.hidden_size, num_layers=self.num_layers,
-            bias=first.bias if hasattr(first, "bias") else True, batch_first=True,
-            dropout=self.dropout, bidirectional=self.bidirectional,
+            input_size=self.input_size,
+            hidden_size=self.hidden_size,
+            num_layers=self.num_layers,
+            bias=first.bias if hasattr(first, "bias") else True,
+            batch_first=True,
+            dropout=self.dropout,
+            bidirectional=self.bidirectional,
         )
         if self.recurrent_dropout or self.zoneout:
-            raise ConfigError("to_torch: torch.nn has no recurrent dropout or zoneout; build without them.")
+            raise ConfigError(
+                "to_torch: torch.nn has no recurrent dropout or zoneout; build without them."
+            )
         if type(first) is LSTM:
             module: nn.RNNBase = nn.LSTM(**kwargs)
         elif type(first) is GRU and first.reset_after:

@@ -51,13 +51,46 @@ from seqlab.errors import ConfigError, did_you_mean
 
 METHODS = ("grid", "random", "bayes")
 LOCAL_METHODS = ("grid", "random")
-DEFAULT_WANDB_COMMAND = ["${env}", "${interpreter}", "-m", "seqlab", "fit", "--logger", "wandb",
-                         "${args_no_hyphens}"]
-TOP_LEVEL_KEYS = ("name", "description", "method", "metric", "parameters", "command", "program",
-                  "early_terminate", "run_cap", "project", "entity")
-DISTRIBUTIONS = ("constant", "categorical", "int_uniform", "uniform", "q_uniform", "log_uniform",
-                 "log_uniform_values", "q_log_uniform", "q_log_uniform_values", "inv_log_uniform",
-                 "inv_log_uniform_values", "normal", "q_normal", "log_normal", "q_log_normal")
+DEFAULT_WANDB_COMMAND = [
+    "${env}",
+    "${interpreter}",
+    "-m",
+    "seqlab",
+    "fit",
+    "--logger",
+    "wandb",
+    "${args_no_hyphens}",
+]
+TOP_LEVEL_KEYS = (
+    "name",
+    "description",
+    "method",
+    "metric",
+    "parameters",
+    "command",
+    "program",
+    "early_terminate",
+    "run_cap",
+    "project",
+    "entity",
+)
+DISTRIBUTIONS = (
+    "constant",
+    "categorical",
+    "int_uniform",
+    "uniform",
+    "q_uniform",
+    "log_uniform",
+    "log_uniform_values",
+    "q_log_uniform",
+    "q_log_uniform_values",
+    "inv_log_uniform",
+    "inv_log_uniform_values",
+    "normal",
+    "q_normal",
+    "log_normal",
+    "q_log_normal",
+)
 _DISCRETE = ("constant", "categorical", "int_uniform")
 
 
@@ -95,7 +128,9 @@ def _is_constant(spec: Mapping[str, Any]) -> bool:
 def parse_sweep(data: Mapping[str, Any], source: str = "sweep file") -> SweepSpec:
     """Check a sweep configuration (a parsed YAML mapping) and return its :class:`SweepSpec`."""
     if not isinstance(data, Mapping):
-        raise ConfigError(f"{source} must hold a mapping (method, metric, parameters...), got {type(data).__name__}.")
+        raise ConfigError(
+            f"{source} must hold a mapping (method, metric, parameters...), got {type(data).__name__}."
+        )
     unknown = [k for k in data if k not in TOP_LEVEL_KEYS]
     if unknown:
         raise ConfigError(
@@ -118,19 +153,35 @@ def parse_sweep(data: Mapping[str, Any], source: str = "sweep file") -> SweepSpe
     metric = data.get("metric")
     if metric is not None:
         if not isinstance(metric, Mapping) or "name" not in metric:
-            raise ConfigError(f"{source}: metric must be a mapping with a name, e.g. {{name: val_mse, goal: minimize}}.")
+            raise ConfigError(
+                f"{source}: metric must be a mapping with a name, e.g. {{name: val_mse, goal: minimize}}."
+            )
         goal = metric.get("goal", "minimize")
         if goal not in ("minimize", "maximize"):
             raise ConfigError(f"{source}: metric goal must be minimize or maximize, got {goal!r}.")
         metric = {"name": str(metric["name"]), "goal": goal}
     command = data.get("command")
-    if command is not None and (not isinstance(command, list) or not all(isinstance(c, str) for c in command)):
-        raise ConfigError(f"{source}: command must be a list of strings, e.g. {DEFAULT_WANDB_COMMAND}.")
+    if command is not None and (
+        not isinstance(command, list) or not all(isinstance(c, str) for c in command)
+    ):
+        raise ConfigError(
+            f"{source}: command must be a list of strings, e.g. {DEFAULT_WANDB_COMMAND}."
+        )
     run_cap = data.get("run_cap")
-    if run_cap is not None and (isinstance(run_cap, bool) or not isinstance(run_cap, int) or run_cap < 1):
+    if run_cap is not None and (
+        isinstance(run_cap, bool) or not isinstance(run_cap, int) or run_cap < 1
+    ):
         raise ConfigError(f"{source}: run_cap must be a positive integer, got {run_cap!r}.")
-    return SweepSpec(name=str(data.get("name") or "sweep"), method=method, parameters=parameters,
-                     metric=metric, command=command, run_cap=run_cap, raw=dict(data), source=source)
+    return SweepSpec(
+        name=str(data.get("name") or "sweep"),
+        method=method,
+        parameters=parameters,
+        metric=metric,
+        command=command,
+        run_cap=run_cap,
+        raw=dict(data),
+        source=source,
+    )
 
 
 def _check_parameter(key: str, spec: Any, source: str) -> dict[str, Any]:
@@ -141,7 +192,9 @@ def _check_parameter(key: str, spec: Any, source: str) -> dict[str, Any]:
             f"task.options.seq_len (they are passed to seqlab fit as --set KEY=VALUE)."
         )
     if not isinstance(spec, Mapping):
-        raise ConfigError(f"{where} must be a mapping such as {{values: [...]}} or {{value: 3}}, got {spec!r}.")
+        raise ConfigError(
+            f"{where} must be a mapping such as {{values: [...]}} or {{value: 3}}, got {spec!r}."
+        )
     if "parameters" in spec:
         raise ConfigError(
             f"{where}: nested parameters are not supported; name each leaf with its dotted key "
@@ -153,14 +206,23 @@ def _check_parameter(key: str, spec: Any, source: str) -> dict[str, Any]:
             raise ConfigError(f"{where}: values must be a non-empty list.")
         probs = spec.get("probabilities")
         if probs is not None and (len(probs) != len(spec["values"]) or abs(sum(probs) - 1) > 1e-6):
-            raise ConfigError(f"{where}: probabilities must give one weight per value and sum to 1.")
+            raise ConfigError(
+                f"{where}: probabilities must give one weight per value and sum to 1."
+            )
         spec.setdefault("distribution", "categorical")
     elif "value" in spec:
         spec.setdefault("distribution", "constant")
     elif "min" in spec and "max" in spec:
-        ints = all(isinstance(spec[b], int) and not isinstance(spec[b], bool) for b in ("min", "max"))
+        ints = all(
+            isinstance(spec[b], int) and not isinstance(spec[b], bool) for b in ("min", "max")
+        )
         spec.setdefault("distribution", "int_uniform" if ints else "uniform")
-    elif "distribution" not in spec or spec["distribution"] not in ("normal", "log_normal", "q_normal", "q_log_normal"):
+    elif "distribution" not in spec or spec["distribution"] not in (
+        "normal",
+        "log_normal",
+        "q_normal",
+        "q_log_normal",
+    ):
         raise ConfigError(
             f"{where} needs values (a list), value (one value), or min and max with an optional "
             f"distribution (uniform, log_uniform_values, int_uniform...)."
@@ -173,7 +235,10 @@ def _check_parameter(key: str, spec: Any, source: str) -> dict[str, Any]:
         )
     if "min" in spec and "max" in spec and not spec["min"] <= spec["max"]:
         raise ConfigError(f"{where}: min ({spec['min']}) is larger than max ({spec['max']}).")
-    if dist in ("log_uniform_values", "q_log_uniform_values", "inv_log_uniform_values") and spec["min"] <= 0:
+    if (
+        dist in ("log_uniform_values", "q_log_uniform_values", "inv_log_uniform_values")
+        and spec["min"] <= 0
+    ):
         raise ConfigError(f"{where}: {dist} needs min > 0, got {spec['min']}.")
     return spec
 
@@ -184,7 +249,9 @@ def load_sweep(path: str | Path) -> SweepSpec:
 
     p = Path(path)
     if not p.is_file():
-        raise ConfigError(f"sweep file {str(p)!r} does not exist; pass a YAML file such as configs/sweep-cells.yaml.")
+        raise ConfigError(
+            f"sweep file {str(p)!r} does not exist; pass a YAML file such as configs/sweep-cells.yaml."
+        )
     return parse_sweep(read_yaml(p), f"sweep file {str(p)!r}")
 
 
@@ -316,7 +383,9 @@ def check_runs(runs: Iterable[Mapping[str, Any]]) -> None:
 
     for i, params in enumerate(runs):
         try:
-            resolve_config(overrides={k: yaml.safe_load(format_value(v)) for k, v in params.items()})
+            resolve_config(
+                overrides={k: yaml.safe_load(format_value(v)) for k, v in params.items()}
+            )
         except ConfigError as exc:
             raise ConfigError(f"sweep run {i} ({_describe(params)}): {exc}") from None
 
@@ -426,12 +495,22 @@ def run_local(
                 )
             run_dir, metrics = _read_result(run_base)
             if metrics:
-                results[i] = RunResult(i, run_id, params, "reused", 0, run_dir, metrics, run_base / "output.log")
+                results[i] = RunResult(
+                    i, run_id, params, "reused", 0, run_dir, metrics, run_base / "output.log"
+                )
                 continue
         run_base.mkdir(parents=True, exist_ok=True)
         params_file.write_text(json.dumps(params, indent=1) + "\n", encoding="utf-8")
-        cmd = [*base_cmd, *set_arguments(params), "--set", f"run.dir={run_base}",
-               "--set", f"run.name={run_id}", "--set", "run.quiet=true"]
+        cmd = [
+            *base_cmd,
+            *set_arguments(params),
+            "--set",
+            f"run.dir={run_base}",
+            "--set",
+            f"run.name={run_id}",
+            "--set",
+            "run.quiet=true",
+        ]
         (run_base / "command.txt").write_text(shlex.join(cmd) + "\n", encoding="utf-8")
         pending.append((i, run_id, cmd))
     if len(results):
@@ -455,9 +534,21 @@ def run_local(
                 log.close()
                 run_dir, metrics = _read_result(out / run_id)
                 status = "ok" if code == 0 else "failed"
-                results[i] = RunResult(i, run_id, plan[i], status, code, run_dir, metrics,
-                                       out / run_id / "output.log", time.monotonic() - started)
-                notify(f"{run_id} {status}" + (f" (exit {code}, see {out / run_id / 'output.log'})" if code else ""))
+                results[i] = RunResult(
+                    i,
+                    run_id,
+                    plan[i],
+                    status,
+                    code,
+                    run_dir,
+                    metrics,
+                    out / run_id / "output.log",
+                    time.monotonic() - started,
+                )
+                notify(
+                    f"{run_id} {status}"
+                    + (f" (exit {code}, see {out / run_id / 'output.log'})" if code else "")
+                )
             running = still
             if running:
                 time.sleep(poll_s)
@@ -475,7 +566,11 @@ def run_local(
 
 
 # summary.json keys shown next to the metrics (seqlab fit's layout), and their column names
-_EXTRA_COLUMNS = {"result.baseline": "baseline", "parameters.total": "parameters", "wall_time_s": "wall_time_s"}
+_EXTRA_COLUMNS = {
+    "result.baseline": "baseline",
+    "parameters.total": "parameters",
+    "wall_time_s": "wall_time_s",
+}
 
 
 def metric_value(metrics: Mapping[str, Any], name: str) -> Any:
@@ -493,8 +588,12 @@ def _metric_columns(results: Sequence[RunResult], metric: str | None) -> list[tu
         cols = sorted((k.removeprefix("metrics."), k) for k in keys if k.startswith("metrics."))
         cols += [(name, k) for k, name in _EXTRA_COLUMNS.items() if k in keys]
     else:
-        numeric = {k for r in results for k, v in r.metrics.items()
-                   if isinstance(v, int | float) and not isinstance(v, bool)}
+        numeric = {
+            k
+            for r in results
+            for k, v in r.metrics.items()
+            if isinstance(v, int | float) and not isinstance(v, bool)
+        }
         cols = sorted((k, k) for k in keys if k in numeric)
     if metric is not None:
         first = [c for c in cols if metric in c]
@@ -507,15 +606,21 @@ def best_run(results: Sequence[RunResult], metric: Mapping[str, Any] | None) -> 
     if not metric:
         return None
     name = metric["name"]
-    scored = [r for r in results if isinstance(metric_value(r.metrics, name), int | float)
-              and math.isfinite(metric_value(r.metrics, name))]
+    scored = [
+        r
+        for r in results
+        if isinstance(metric_value(r.metrics, name), int | float)
+        and math.isfinite(metric_value(r.metrics, name))
+    ]
     if not scored:
         return None
     pick = min if metric.get("goal", "minimize") == "minimize" else max
     return pick(scored, key=lambda r: metric_value(r.metrics, name))
 
 
-def summary_rows(spec: SweepSpec, results: Sequence[RunResult]) -> tuple[list[str], list[dict[str, Any]]]:
+def summary_rows(
+    spec: SweepSpec, results: Sequence[RunResult]
+) -> tuple[list[str], list[dict[str, Any]]]:
     """The summary table: columns and one row per run (swept parameters, metrics, run dir)."""
     metric_name = spec.metric["name"] if spec.metric else None
     params = spec.swept_keys or list(spec.parameters)
@@ -545,7 +650,9 @@ def _md(value: Any) -> str:
     return str(value).replace("|", "\\|")
 
 
-def write_summary(spec: SweepSpec, results: Sequence[RunResult], out_dir: str | Path) -> tuple[Path, Path]:
+def write_summary(
+    spec: SweepSpec, results: Sequence[RunResult], out_dir: str | Path
+) -> tuple[Path, Path]:
     """Write ``summary.csv`` and ``summary.md`` (best run marked) into ``out_dir``."""
     out = Path(out_dir)
     columns, rows = summary_rows(spec, results)
@@ -555,13 +662,21 @@ def write_summary(spec: SweepSpec, results: Sequence[RunResult], out_dir: str | 
         writer.writeheader()
         writer.writerows(rows)
     best = best_run(results, spec.metric)
-    lines = [f"# Sweep {spec.name}", "",
-             f"{len(results)} runs, method {spec.method}"
-             + (f", metric {spec.metric['name']} ({spec.metric['goal']})" if spec.metric else "") + ".", ""]
+    lines = [
+        f"# Sweep {spec.name}",
+        "",
+        f"{len(results)} runs, method {spec.method}"
+        + (f", metric {spec.metric['name']} ({spec.metric['goal']})" if spec.metric else "")
+        + ".",
+        "",
+    ]
     if best is not None:
         swept = {k: best.params[k] for k in spec.swept_keys} or best.params
-        lines += [f"Best: **{best.run_id}** ({_describe(swept)}), "
-                  f"{spec.metric['name']} = {_md(metric_value(best.metrics, spec.metric['name']))}.", ""]
+        lines += [
+            f"Best: **{best.run_id}** ({_describe(swept)}), "
+            f"{spec.metric['name']} = {_md(metric_value(best.metrics, spec.metric['name']))}.",
+            "",
+        ]
     lines.append("| " + " | ".join(columns) + " |")
     lines.append("|" + "|".join("---" for _ in columns) + "|")
     for r, row in zip(results, rows, strict=True):

@@ -26,7 +26,10 @@ def freeze_finished(mask_t: Tensor, new: State, old: State) -> State:
     """Keep ``old`` state for sequences whose mask is False at this step."""
     return like_state(
         new,
-        [torch.where(_bcast(mask_t, n), n, o) for n, o in zip(state_tensors(new), state_tensors(old), strict=True)],
+        [
+            torch.where(_bcast(mask_t, n), n, o)
+            for n, o in zip(state_tensors(new), state_tensors(old), strict=True)
+        ],
     )
 
 

@@ -28,8 +28,12 @@ def make_distribution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callab
     root.mkdir()
     monkeypatch.syspath_prepend(str(root))
 
-    def make(name: str, version: str, entry_points: dict[str, dict[str, str]],
-             modules: dict[str, str] | None = None) -> Path:
+    def make(
+        name: str,
+        version: str,
+        entry_points: dict[str, dict[str, str]],
+        modules: dict[str, str] | None = None,
+    ) -> Path:
         norm = name.replace("-", "_")
         info = root / f"{norm}-{version}.dist-info"
         info.mkdir()
@@ -46,8 +50,11 @@ def make_distribution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callab
         return info
 
     yield make
-    for mod in [m for m in sys.modules if getattr(sys.modules[m], "__file__", None)
-                and str(root) in str(sys.modules[m].__file__)]:
+    for mod in [
+        m
+        for m in sys.modules
+        if getattr(sys.modules[m], "__file__", None) and str(root) in str(sys.modules[m].__file__)
+    ]:
         del sys.modules[mod]
     CELLS.refresh()
     TASKS.refresh()

@@ -88,8 +88,11 @@ def cifg_lstm(p, x, state, peepholes=True, **_):
 
 def ln_lstm(p, x, state, eps=1e-5, **_):
     h, c = state
-    pre = (ln(lin(h, p["weight_hh"]), p["ln_hh_weight"], p["ln_hh_bias"], eps)
-           + ln(lin(x, p["weight_ih"]), p["ln_ih_weight"], p["ln_ih_bias"], eps) + p["bias"])
+    pre = (
+        ln(lin(h, p["weight_hh"]), p["ln_hh_weight"], p["ln_hh_bias"], eps)
+        + ln(lin(x, p["weight_ih"]), p["ln_ih_weight"], p["ln_ih_bias"], eps)
+        + p["bias"]
+    )
     i, f, gg, o = (block(pre.T, k).T for k in range(4))
     c_new = sig(f) * c + sig(i) * tanh(gg)
     h_new = sig(o) * tanh(ln(c_new, p["ln_cell_weight"], p["ln_cell_bias"], eps))
@@ -98,11 +101,14 @@ def ln_lstm(p, x, state, eps=1e-5, **_):
 
 def ln_gru(p, x, h, eps=1e-5, **_):
     W, U = p["weight_ih"], p["weight_hh"]
-    gates = (ln(lin(h, U[: 2 * H]), p["ln_hh_gates_weight"], p["ln_hh_gates_bias"], eps)
-             + ln(lin(x, W[: 2 * H]), p["ln_ih_gates_weight"], p["ln_ih_gates_bias"], eps))
+    gates = ln(lin(h, U[: 2 * H]), p["ln_hh_gates_weight"], p["ln_hh_gates_bias"], eps) + ln(
+        lin(x, W[: 2 * H]), p["ln_ih_gates_weight"], p["ln_ih_gates_bias"], eps
+    )
     z, r = gates[:, :H], gates[:, H:]
-    cand = tanh(ln(lin(x, W[2 * H :]), p["ln_ih_cand_weight"], p["ln_ih_cand_bias"], eps)
-                + sig(r) * ln(lin(h, U[2 * H :]), p["ln_hh_cand_weight"], p["ln_hh_cand_bias"], eps))
+    cand = tanh(
+        ln(lin(x, W[2 * H :]), p["ln_ih_cand_weight"], p["ln_ih_cand_bias"], eps)
+        + sig(r) * ln(lin(h, U[2 * H :]), p["ln_hh_cand_weight"], p["ln_hh_cand_bias"], eps)
+    )
     h_new = (1 - sig(z)) * h + sig(z) * cand
     return h_new, h_new
 
@@ -165,9 +171,16 @@ def minlstm(p, x, h, activation="g", **_):
 
 
 REFERENCES = {
-    "peephole_lstm": peephole_lstm, "cifg_lstm": cifg_lstm, "ln_lstm": ln_lstm,
-    "ln_gru": ln_gru, "mgu": mgu, "indrnn": indrnn, "ugrnn": ugrnn, "sru": sru,
-    "mingru": mingru, "minlstm": minlstm,
+    "peephole_lstm": peephole_lstm,
+    "cifg_lstm": cifg_lstm,
+    "ln_lstm": ln_lstm,
+    "ln_gru": ln_gru,
+    "mgu": mgu,
+    "indrnn": indrnn,
+    "ugrnn": ugrnn,
+    "sru": sru,
+    "mingru": mingru,
+    "minlstm": minlstm,
 }
 
 CASES = [
@@ -231,7 +244,9 @@ def test_cell_matches_paper_equations(name, options):
         assert max_diff(state, ref_state) < TOL
 
 
-@pytest.mark.parametrize(("name", "options"), [c for c in CASES if c[0] in ("sru", "mingru", "minlstm")])
+@pytest.mark.parametrize(
+    ("name", "options"), [c for c in CASES if c[0] in ("sru", "mingru", "minlstm")]
+)
 def test_forward_sequence_matches_paper_equations(name, options):
     cell = perturbed(name, **options)
     params = dict(cell.named_parameters())
@@ -265,7 +280,11 @@ def test_sru_highway_is_the_input_when_sizes_match(highway_scale):
 
 
 # -- options ---------------------------------------------------------------------------------
-FORGET_SLICE = {"peephole_lstm": slice(H, 2 * H), "cifg_lstm": slice(0, H), "ln_lstm": slice(H, 2 * H)}
+FORGET_SLICE = {
+    "peephole_lstm": slice(H, 2 * H),
+    "cifg_lstm": slice(0, H),
+    "ln_lstm": slice(H, 2 * H),
+}
 
 
 @pytest.mark.parametrize("name", sorted(FORGET_SLICE))
@@ -315,7 +334,9 @@ def test_indrnn_recurrent_init_and_constraint():
     with torch.no_grad():
         cell.weight_hh.copy_(torch.tensor([3.0, -3.0, 0.5, -0.2], dtype=torch.float64))
     bound = 2 ** (1 / 100)
-    assert torch.equal(cell.recurrent_weight(), torch.tensor([bound, -bound, 0.5, -0.2], dtype=torch.float64))
+    assert torch.equal(
+        cell.recurrent_weight(), torch.tensor([bound, -bound, 0.5, -0.2], dtype=torch.float64)
+    )
     x, h = torch.randn(B, I, dtype=torch.float64), torch.rand(B, 4, dtype=torch.float64) + 1
     out, _ = cell(x, h)
     ref, _ = indrnn(dict(cell.named_parameters()), x, h, recurrent_max_abs=bound)
@@ -362,13 +383,23 @@ def test_bad_options_are_rejected_with_a_clear_error(name, options, word):
 
 # -- minGRU / minLSTM specifics --------------------------------------------------------------
 def test_g_is_positive_continuous_and_matches_its_log_and_fused_forms():
-    v = torch.cat([torch.linspace(-30, 30, 2001, dtype=torch.float64), torch.tensor([0.0, -1e-300, 1e-300], dtype=torch.float64)])
+    v = torch.cat(
+        [
+            torch.linspace(-30, 30, 2001, dtype=torch.float64),
+            torch.tensor([0.0, -1e-300, 1e-300], dtype=torch.float64),
+        ]
+    )
     gv = g(v)
     assert torch.all(gv > 0)
     assert g(torch.zeros((), dtype=torch.float64)) == 0.5
-    assert torch.allclose(g(torch.tensor([-1e-12, 1e-12], dtype=torch.float64)), torch.tensor(0.5, dtype=torch.float64))
+    assert torch.allclose(
+        g(torch.tensor([-1e-12, 1e-12], dtype=torch.float64)),
+        torch.tensor(0.5, dtype=torch.float64),
+    )
     assert torch.allclose(gv, g_ref(v), rtol=1e-15, atol=0)  # exp vs torch.sigmoid rounding
-    assert torch.allclose(g_fused(v, torch.empty_like(v), torch.empty_like(v)), gv, rtol=0, atol=1e-15)
+    assert torch.allclose(
+        g_fused(v, torch.empty_like(v), torch.empty_like(v)), gv, rtol=0, atol=1e-15
+    )
     assert torch.allclose(log_g(v), torch.log(gv), rtol=1e-12, atol=1e-12)
     # g' = 1 for v ≥ 0, σ'(v) below, as the fused backward computes it
     v_req = v.clone().requires_grad_()
@@ -436,8 +467,11 @@ PARAMETER_COUNTS = [
 ]
 
 
-@pytest.mark.parametrize(("name", "options", "formula"), PARAMETER_COUNTS,
-                         ids=[f"{n}-{o}" for n, o, _ in PARAMETER_COUNTS])
+@pytest.mark.parametrize(
+    ("name", "options", "formula"),
+    PARAMETER_COUNTS,
+    ids=[f"{n}-{o}" for n, o, _ in PARAMETER_COUNTS],
+)
 def test_parameter_count_formulas(name, options, formula):
     from seqlab.cells import count_parameters
 
@@ -447,16 +481,22 @@ def test_parameter_count_formulas(name, options, formula):
 
 # -- the conformance suite on non-default options ---------------------------------------------
 VARIANTS = [
-    ("mingru", {"scan": "log"}, 3), ("mingru", {"activation": "identity"}, 3),
-    ("minlstm", {"scan": "log"}, 3), ("minlstm", {"activation": "identity"}, 3),
-    ("sru", {"recurrent_vectors": False}, 3), ("sru", {"recurrent_vectors": False}, 5),
-    ("sru", {"highway_scale": 1.7}, 5), ("cifg_lstm", {"peepholes": False}, 3),
-    ("indrnn", {"activation": "tanh"}, 3), ("indrnn", {"recurrent_max_abs": 0.9}, 3),
+    ("mingru", {"scan": "log"}, 3),
+    ("mingru", {"activation": "identity"}, 3),
+    ("minlstm", {"scan": "log"}, 3),
+    ("minlstm", {"activation": "identity"}, 3),
+    ("sru", {"recurrent_vectors": False}, 3),
+    ("sru", {"recurrent_vectors": False}, 5),
+    ("sru", {"highway_scale": 1.7}, 5),
+    ("cifg_lstm", {"peepholes": False}, 3),
+    ("indrnn", {"activation": "tanh"}, 3),
+    ("indrnn", {"recurrent_max_abs": 0.9}, 3),
 ]
 
 
-@pytest.mark.parametrize(("name", "options", "input_size"), VARIANTS,
-                         ids=[f"{n}-{o}-I{i}" for n, o, i in VARIANTS])
+@pytest.mark.parametrize(
+    ("name", "options", "input_size"), VARIANTS, ids=[f"{n}-{o}-I{i}" for n, o, i in VARIANTS]
+)
 def test_option_variants_pass_the_conformance_suite(name, options, input_size):
     from seqlab.testing import check_cell
 

@@ -71,8 +71,9 @@ def test_cells_check_janet_plugin_with_options(capsys):
 
 
 def test_cells_check_failing_cell_exits_1_naming_the_check(capsys, make_distribution):
-    make_distribution("mixer-cells", "0.3.0", {"seqlab.cells": {"mixer": "mixer_mod:Mixer"}},
-                      {"mixer_mod": MIXER})
+    make_distribution(
+        "mixer-cells", "0.3.0", {"seqlab.cells": {"mixer": "mixer_mod:Mixer"}}, {"mixer_mod": MIXER}
+    )
     assert main(["cells", "check", "mixer"]) == 1
     out = capsys.readouterr().out
     assert "FAILED" in out
@@ -117,8 +118,9 @@ def test_seqlab_cells_in_a_real_subprocess():
     script = Path(sys.executable).with_name("seqlab")
     cmd = [str(script)] if script.exists() else [sys.executable, "-m", "seqlab"]
     env = {**os.environ, "COLUMNS": "200"}
-    proc = subprocess.run([*cmd, "cells", "--hidden-size", "16"], capture_output=True, text=True,
-                          timeout=120, env=env)
+    proc = subprocess.run(
+        [*cmd, "cells", "--hidden-size", "16"], capture_output=True, text=True, timeout=120, env=env
+    )
     assert proc.returncode == 0, proc.stderr
     assert "seqlab cells (input 32, hidden 16)" in proc.stdout
     assert "janet" in proc.stdout and "lstm" in proc.stdout

@@ -17,15 +17,46 @@ from seqlab.compare.runner import finished_dir
 from seqlab.config import resolve_config
 from seqlab.errors import ConfigError, UnknownNameError
 
-TINY_TASK = ["--task", "adding", "--task-opt", "seq_len=8", "--task-opt", "n_train=128",
-             "--task-opt", "n_val=32", "--task-opt", "n_test=32"]
+TINY_TASK = [
+    "--task",
+    "adding",
+    "--task-opt",
+    "seq_len=8",
+    "--task-opt",
+    "n_train=128",
+    "--task-opt",
+    "n_val=32",
+    "--task-opt",
+    "n_test=32",
+]
 # One torch thread: on a shared 2-core machine two spinning OpenMP threads are far slower.
-TINY = [*TINY_TASK, "--threads", "1", "--hidden-size", "6", "--batch-size", "32", "--max-steps", "8",
-        "--grad-flow", "every=4", "--set", "trainer.val_check_interval=4",
-        "--set", "trainer.num_sanity_val_steps=0"]
+TINY = [
+    *TINY_TASK,
+    "--threads",
+    "1",
+    "--hidden-size",
+    "6",
+    "--batch-size",
+    "32",
+    "--max-steps",
+    "8",
+    "--grad-flow",
+    "every=4",
+    "--set",
+    "trainer.val_check_interval=4",
+    "--set",
+    "trainer.num_sanity_val_steps=0",
+]
 # Faster still where learning curves and gradient flow are not looked at.
-BARE = [*TINY[:-6], "--grad-flow", "off", "--set", "trainer.val_check_interval=8",
-        "--set", "trainer.num_sanity_val_steps=0"]
+BARE = [
+    *TINY[:-6],
+    "--grad-flow",
+    "off",
+    "--set",
+    "trainer.val_check_interval=8",
+    "--set",
+    "trainer.num_sanity_val_steps=0",
+]
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -61,8 +92,21 @@ def _count_fits(monkeypatch: pytest.MonkeyPatch) -> list[object]:
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """2 cells × 2 seeds, 8 steps each, run in this process (the CLI's --workers 0)."""
     out = tmp_path_factory.mktemp("compare") / "tiny"
-    code = main(["compare", "--cells", "rnn,lstm", "--seeds", "2", *TINY, "--out", str(out),
-                 "--workers", "0", "--quiet"])
+    code = main(
+        [
+            "compare",
+            "--cells",
+            "rnn,lstm",
+            "--seeds",
+            "2",
+            *TINY,
+            "--out",
+            str(out),
+            "--workers",
+            "0",
+            "--quiet",
+        ]
+    )
     assert code == 0
     return out
 
@@ -70,10 +114,28 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.slow  # shares the module's tiny comparison (about 10 s)
 def test_results_csv_has_one_row_per_run_with_every_metric(tiny: Path) -> None:
     rows = _rows(tiny / "results.csv")
-    assert [(r["cell"], r["seed"]) for r in rows] == [("rnn", "0"), ("rnn", "1"), ("lstm", "0"), ("lstm", "1")]
-    for column in ("cell", "seed", "hidden_size", "parameters", "val_mse", "val_mae", "test_mse",
-                   "test_mae", "train_time_s", "samples_per_s", "peak_memory_mb", "flops_per_step",
-                   "grad_flow_ratio", "baseline"):
+    assert [(r["cell"], r["seed"]) for r in rows] == [
+        ("rnn", "0"),
+        ("rnn", "1"),
+        ("lstm", "0"),
+        ("lstm", "1"),
+    ]
+    for column in (
+        "cell",
+        "seed",
+        "hidden_size",
+        "parameters",
+        "val_mse",
+        "val_mae",
+        "test_mse",
+        "test_mae",
+        "train_time_s",
+        "samples_per_s",
+        "peak_memory_mb",
+        "flops_per_step",
+        "grad_flow_ratio",
+        "baseline",
+    ):
         assert column in rows[0], column
         assert all(r[column] != "" for r in rows), column
     for r in rows:
@@ -83,7 +145,9 @@ def test_results_csv_has_one_row_per_run_with_every_metric(tiny: Path) -> None:
         assert int(r["hidden_size"]) == 6 and int(summary["global_step"]) == 8
         resources = json.loads((Path(r["run_dir"]) / "resources.json").read_text())
         assert resources["samples"] == 8 * 32  # every training batch, whichever checkpoint was best
-        assert float(r["samples_per_s"]) == pytest.approx(8 * 32 / float(r["train_time_s"]), rel=2e-2)
+        assert float(r["samples_per_s"]) == pytest.approx(
+            8 * 32 / float(r["train_time_s"]), rel=2e-2
+        )
         assert float(r["peak_memory_mb"]) > 50
         assert 0 < float(r["grad_flow_ratio"]) < 10
     rnn, lstm = rows[0], rows[2]
@@ -112,8 +176,12 @@ def test_report_has_mean_std_baseline_and_plots(tiny: Path) -> None:
     assert "always predict 1" in report and "Trivial baseline" in report
     baseline = (float(rows[2]["baseline"]) + float(rows[3]["baseline"])) / 2  # per seed's data
     assert f"| {baseline:.4g} |" in line
-    for name in ("learning_curves.png", "metric_vs_parameters.png", "grad_flow_heatmaps.png",
-                 "grad_flow_profiles.png"):
+    for name in (
+        "learning_curves.png",
+        "metric_vs_parameters.png",
+        "grad_flow_heatmaps.png",
+        "grad_flow_profiles.png",
+    ):
         assert f"]({name})" in report
         _valid_png(tiny / name)
 
@@ -123,20 +191,49 @@ def test_rerun_reuses_finished_runs(tiny: Path, monkeypatch: pytest.MonkeyPatch)
     calls = _count_fits(monkeypatch)
     stamps = {p: p.stat().st_mtime_ns for p in tiny.glob("runs/*/*/summary.json")}
     assert len(stamps) == 4
-    code = main(["compare", "--cells", "rnn,lstm", "--seeds", "2", *TINY, "--out", str(tiny),
-                 "--workers", "0", "--quiet"])
+    code = main(
+        [
+            "compare",
+            "--cells",
+            "rnn,lstm",
+            "--seeds",
+            "2",
+            *TINY,
+            "--out",
+            str(tiny),
+            "--workers",
+            "0",
+            "--quiet",
+        ]
+    )
     assert code == 0
     assert calls == []
     assert {p: p.stat().st_mtime_ns for p in tiny.glob("runs/*/*/summary.json")} == stamps
     assert len(_rows(tiny / "results.csv")) == 4
 
 
-def test_interrupted_runs_are_resumed_or_restarted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_interrupted_runs_are_resumed_or_restarted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = tmp_path / "cmp"
-    args = ["compare", "--cells", "gru", "--seed-list", "3,4", *BARE, "--out", str(out),
-            "--workers", "0", "--quiet"]
+    args = [
+        "compare",
+        "--cells",
+        "gru",
+        "--seed-list",
+        "3,4",
+        *BARE,
+        "--out",
+        str(out),
+        "--workers",
+        "0",
+        "--quiet",
+    ]
     assert main(args) == 0
-    s3, s4 = finished_dir(out / "runs" / "gru-s3", "gru-s3"), finished_dir(out / "runs" / "gru-s4", "gru-s4")
+    s3, s4 = (
+        finished_dir(out / "runs" / "gru-s3", "gru-s3"),
+        finished_dir(out / "runs" / "gru-s4", "gru-s4"),
+    )
     assert s3 is not None and s4 is not None
     # s3 was interrupted after its last checkpoint; s4 before its first one.
     (s3 / "summary.json").unlink()
@@ -155,9 +252,23 @@ def test_interrupted_runs_are_resumed_or_restarted(tmp_path: Path, monkeypatch: 
     assert len(_rows(out / "results.csv")) == 2
 
 
-def test_changed_command_is_an_error_unless_forced(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_changed_command_is_an_error_unless_forced(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "cmp"
-    base = ["compare", "--cells", "rnn", "--seeds", "1", *BARE, "--out", str(out), "--workers", "0", "--quiet"]
+    base = [
+        "compare",
+        "--cells",
+        "rnn",
+        "--seeds",
+        "1",
+        *BARE,
+        "--out",
+        str(out),
+        "--workers",
+        "0",
+        "--quiet",
+    ]
     assert main(base) == 0
     capsys.readouterr()
     assert main([*base, "--lr", "0.01"]) == 2
@@ -170,25 +281,47 @@ def test_changed_command_is_an_error_unless_forced(tmp_path: Path, capsys: pytes
 
 
 def test_time_budget_stops_training_by_wall_clock(tmp_path: Path) -> None:
-    base = resolve_config(flags={"task.name": "adding", "task.options.seq_len": 8,
-                                 "task.options.n_train": 1024, "task.options.n_val": 32,
-                                 "task.options.n_test": 32, "model.hidden_size": 4,
-                                 "task.batch_size": 32, "trainer.num_sanity_val_steps": 0})
-    plan = build_plan(base, parse_cells("rnn"), [0], Budget(time_budget_s=1.5), name="t", grad_flow="off")
+    base = resolve_config(
+        flags={
+            "task.name": "adding",
+            "task.options.seq_len": 8,
+            "task.options.n_train": 1024,
+            "task.options.n_val": 32,
+            "task.options.n_test": 32,
+            "model.hidden_size": 4,
+            "task.batch_size": 32,
+            "trainer.num_sanity_val_steps": 0,
+        }
+    )
+    plan = build_plan(
+        base, parse_cells("rnn"), [0], Budget(time_budget_s=1.5), name="t", grad_flow="off"
+    )
     assert plan.runs[0].config.trainer.max_steps == -1
     result = run_comparison(plan, tmp_path / "t", workers=0, threads=1)
     (row,) = [r.row for r in result.results]
-    assert 1.5 <= row["train_time_s"] + json.loads(
-        (Path(row["run_dir"]) / "resources.json").read_text())["val_time_s"] < 6
+    assert (
+        1.5
+        <= row["train_time_s"]
+        + json.loads((Path(row["run_dir"]) / "resources.json").read_text())["val_time_s"]
+        < 6
+    )
     assert row["global_step"] > 10  # thousands of epochs allowed: only the clock stopped it
 
 
 def test_match_params_equalises_whole_model_parameter_counts() -> None:
-    base = resolve_config(flags={"task.name": "adding", "task.options.seq_len": 8,
-                                 "task.options.n_train": 32, "task.options.n_val": 16,
-                                 "task.options.n_test": 16, "model.hidden_size": 64})
-    plan = build_plan(base, parse_cells("rnn,lstm,gru"), [0, 1], Budget(max_steps=5), name="m",
-                      match_params=True)
+    base = resolve_config(
+        flags={
+            "task.name": "adding",
+            "task.options.seq_len": 8,
+            "task.options.n_train": 32,
+            "task.options.n_val": 16,
+            "task.options.n_test": 16,
+            "model.hidden_size": 64,
+        }
+    )
+    plan = build_plan(
+        base, parse_cells("rnn,lstm,gru"), [0, 1], Budget(max_steps=5), name="m", match_params=True
+    )
     counts = {r.cell.name: r.parameters for r in plan.runs}
     hidden = {r.cell.name: r.hidden_size for r in plan.runs}
     assert hidden["rnn"] == 64
@@ -199,8 +332,9 @@ def test_match_params_equalises_whole_model_parameter_counts() -> None:
     from seqlab.cells import count_parameters, create_cell
 
     assert counts["rnn"] > count_parameters(create_cell("rnn", 2, 64))
-    budget = build_plan(base, parse_cells("lstm,gru"), [0], Budget(max_steps=5), name="b",
-                        param_budget=20_000)
+    budget = build_plan(
+        base, parse_cells("lstm,gru"), [0], Budget(max_steps=5), name="b", param_budget=20_000
+    )
     assert all(abs(r.parameters - 20_000) / 20_000 < 0.03 for r in budget.runs)
 
 
@@ -209,19 +343,42 @@ def test_cell_options_in_brackets() -> None:
     assert specs[0] == CellSpec("lstm", (("forget_bias", 0),))
     assert [s.label for s in specs] == ["lstm[forget_bias=0]", "lstm[forget_bias=1]", "gru"]
     assert specs[0].slug == "lstm-forget_bias-0"
-    base = resolve_config(flags={"task.name": "adding", "task.options.seq_len": 8,
-                                 "task.options.n_train": 32, "task.options.n_val": 16,
-                                 "task.options.n_test": 16, "model.hidden_size": 8})
+    base = resolve_config(
+        flags={
+            "task.name": "adding",
+            "task.options.seq_len": 8,
+            "task.options.n_train": 32,
+            "task.options.n_val": 16,
+            "task.options.n_test": 16,
+            "model.hidden_size": 8,
+        }
+    )
     plan = build_plan(base, specs[:2], [0], Budget(max_steps=5), name="fb")
-    assert [r.config.model.cell_options for r in plan.runs] == [{"forget_bias": 0}, {"forget_bias": 1}]
+    assert [r.config.model.cell_options for r in plan.runs] == [
+        {"forget_bias": 0},
+        {"forget_bias": 1},
+    ]
     assert plan.runs[0].run_id != plan.runs[1].run_id
 
 
 @pytest.mark.slow
 def test_two_worker_processes(tmp_path: Path) -> None:
     out = tmp_path / "w2"
-    code = main(["compare", "--cells", "rnn,gru", "--seeds", "1", *BARE, "--out", str(out),
-                 "--workers", "2", "--quiet"])
+    code = main(
+        [
+            "compare",
+            "--cells",
+            "rnn,gru",
+            "--seeds",
+            "1",
+            *BARE,
+            "--out",
+            str(out),
+            "--workers",
+            "2",
+            "--quiet",
+        ]
+    )
     assert code == 0
     rows = _rows(out / "results.csv")
     assert [r["cell"] for r in rows] == ["rnn", "gru"]
@@ -233,21 +390,34 @@ def test_two_worker_processes(tmp_path: Path) -> None:
 
 
 # -- bad input ------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("args", "message"), [
-    (["--cells", "lstn,gru"], "Did you mean 'lstm'"),
-    (["--cells", " , "], "--cells is empty"),
-    (["--cells", "lstm[forget_bias=0"], "not closed"),
-    (["--cells", "lstm,lstm"], "twice"),
-    (["--seeds", "0"], "--seeds must be at least 1"),
-    (["--seeds", "2", "--seed-list", "0,1"], "not both"),
-    (["--seed-list", "0,x"], "non-negative integers"),
-    (["--time-budget", "10"], "both were given"),
-    (["--grad-flow", "sometimes"], "every=N"),
-    (["--match-params", "--param-budget", "1000"], "use one of them"),
-])
-def test_bad_input_is_a_clear_error(args: list[str], message: str, tmp_path: Path,
-                                    capsys: pytest.CaptureFixture[str]) -> None:
-    base = ["compare", *TINY_TASK, "--max-steps", "2", "--out", str(tmp_path / "o"), "--workers", "0"]
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--cells", "lstn,gru"], "Did you mean 'lstm'"),
+        (["--cells", " , "], "--cells is empty"),
+        (["--cells", "lstm[forget_bias=0"], "not closed"),
+        (["--cells", "lstm,lstm"], "twice"),
+        (["--seeds", "0"], "--seeds must be at least 1"),
+        (["--seeds", "2", "--seed-list", "0,1"], "not both"),
+        (["--seed-list", "0,x"], "non-negative integers"),
+        (["--time-budget", "10"], "both were given"),
+        (["--grad-flow", "sometimes"], "every=N"),
+        (["--match-params", "--param-budget", "1000"], "use one of them"),
+    ],
+)
+def test_bad_input_is_a_clear_error(
+    args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = [
+        "compare",
+        *TINY_TASK,
+        "--max-steps",
+        "2",
+        "--out",
+        str(tmp_path / "o"),
+        "--workers",
+        "0",
+    ]
     code = main([*base, *args])
     err = capsys.readouterr().err
     assert code == 2, err
@@ -255,13 +425,30 @@ def test_bad_input_is_a_clear_error(args: list[str], message: str, tmp_path: Pat
     assert "Traceback" not in err
 
 
-def test_neither_budget_and_unwritable_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_neither_budget_and_unwritable_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["compare", *TINY_TASK, "--out", str(tmp_path / "o")]) == 2
     assert "neither was given" in capsys.readouterr().err.replace("\n", " ")
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    assert main(["compare", "--cells", "rnn", "--seeds", "1", *BARE, "--out", str(blocker / "sub"),
-                 "--workers", "0"]) == 2
+    assert (
+        main(
+            [
+                "compare",
+                "--cells",
+                "rnn",
+                "--seeds",
+                "1",
+                *BARE,
+                "--out",
+                str(blocker / "sub"),
+                "--workers",
+                "0",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.replace("\n", " ")
     assert "not a writable directory" in err
 

@@ -14,15 +14,29 @@ PRESETS = sorted((REPO / "configs").glob("*.yaml"))
 SHAKESPEARE = REPO.parent / "shared" / "data" / "tinyshakespeare.txt"
 
 # Keep each run to a couple of steps and a couple of evaluation batches.
-TINY = ["trainer.max_steps=2", "trainer.max_epochs=null", "trainer.limit_val_batches=2",
-        "trainer.limit_test_batches=2", "trainer.num_sanity_val_steps=0",
-        "trainer.val_check_interval=null", "trainer.check_val_every_n_epoch=1", "run.quiet=true"]
+TINY = [
+    "trainer.max_steps=2",
+    "trainer.max_epochs=null",
+    "trainer.limit_val_batches=2",
+    "trainer.limit_test_batches=2",
+    "trainer.num_sanity_val_steps=0",
+    "trainer.val_check_interval=null",
+    "trainer.check_val_every_n_epoch=1",
+    "run.quiet=true",
+]
 
 
 def test_every_task_has_a_preset():
     names = {p.name for p in PRESETS}
-    assert {"adding-t100.yaml", "copy-t100.yaml", "digits-rows.yaml", "ucr-gunpoint.yaml",
-            "text-sentiment.yaml", "charlm-shakespeare.yaml", "forecast-sunspots.yaml"} <= names
+    assert {
+        "adding-t100.yaml",
+        "copy-t100.yaml",
+        "digits-rows.yaml",
+        "ucr-gunpoint.yaml",
+        "text-sentiment.yaml",
+        "charlm-shakespeare.yaml",
+        "forecast-sunspots.yaml",
+    } <= names
 
 
 @pytest.mark.parametrize("preset", PRESETS, ids=[p.stem for p in PRESETS])
@@ -48,8 +62,15 @@ def test_preset_runs_a_couple_of_steps(preset, tmp_path, monkeypatch):
             overrides.append(f"task.options.path={corpus}")
         cfg = resolve_config(preset, overrides=overrides)
     if cfg.task.name in ("adding", "copy"):  # generated data: make less of it
-        cfg = resolve_config(preset, overrides=[*overrides, "task.options.n_train=64",
-                                                "task.options.n_val=16", "task.options.n_test=16"])
+        cfg = resolve_config(
+            preset,
+            overrides=[
+                *overrides,
+                "task.options.n_train=64",
+                "task.options.n_val=16",
+                "task.options.n_test=16",
+            ],
+        )
     result = fit(cfg)
     assert result.global_step == 2
     assert result.headline is not None and result.baseline is not None

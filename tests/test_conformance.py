@@ -80,8 +80,12 @@ class Good(nn.Module):
         self.scale = scale
 
     def initial_state(self, batch_size, *, device=None, dtype=None):
-        return torch.zeros(batch_size, self.hidden_size, device=device,
-                           dtype=dtype if dtype is not None else self.lin.weight.dtype)
+        return torch.zeros(
+            batch_size,
+            self.hidden_size,
+            device=device,
+            dtype=dtype if dtype is not None else self.lin.weight.dtype,
+        )
 
     def forward(self, x, h):
         h = torch.tanh(self.lin(torch.cat([x, h], 1))) * self.scale
@@ -197,8 +201,9 @@ class ScanDropsCarry(Good):
     def forward_sequence(self, x, h, lengths=None):
         outs, final = [], h
         for start in range(0, x.shape[1], 64):
-            out, final = super().forward_sequence(x[:, start:start + 64], h,
-                                                  None if lengths is None else lengths - start)
+            out, final = super().forward_sequence(
+                x[:, start : start + 64], h, None if lengths is None else lengths - start
+            )
             outs.append(out)
         return torch.cat(outs, 1), final
 
@@ -257,7 +262,7 @@ class TensorNotInStateDict(Good):
 
 
 def _after(name: str) -> set[str]:
-    return set(CHECK_NAMES[CHECK_NAMES.index(name) + 1:])
+    return set(CHECK_NAMES[CHECK_NAMES.index(name) + 1 :])
 
 
 # (cell, the check that must catch it, words of the message saying why, the exact set of
@@ -265,43 +270,99 @@ def _after(name: str) -> set[str]:
 BROKEN = [
     (WrongOutputShape, "check_shapes", "output of shape (4, 6)", _after("check_shapes")),
     (WrongOutputDtype, "check_shapes", "dtype torch.float32 for a torch.float64 cell", set()),
-    (StateIgnoresDtype, "check_initial_state", "has dtype torch.float32, expected torch.float64",
-     {"check_shapes", "check_forward_sequence", "check_recurrent_integration"}),
-    (ListState, "check_initial_state", "is a list, not a Tensor",
-     {"check_shapes", "check_recurrent_integration"}),
+    (
+        StateIgnoresDtype,
+        "check_initial_state",
+        "has dtype torch.float32, expected torch.float64",
+        {"check_shapes", "check_forward_sequence", "check_recurrent_integration"},
+    ),
+    (
+        ListState,
+        "check_initial_state",
+        "is a list, not a Tensor",
+        {"check_shapes", "check_recurrent_integration"},
+    ),
     (OptionWithoutDefault, "check_constructor", "mode", _after("check_constructor")),
     (WrongSizeAttribute, "check_constructor", "hidden_size = 5, expected 10", set()),
-    (SequenceWithoutLengths, "check_constructor", "cannot be called as forward_sequence(x, state, lengths)",
-     {"check_chunked_state", "check_variable_lengths", "check_recurrent_integration"}),
+    (
+        SequenceWithoutLengths,
+        "check_constructor",
+        "cannot be called as forward_sequence(x, state, lengths)",
+        {"check_chunked_state", "check_variable_lengths", "check_recurrent_integration"},
+    ),
     (UnseededInit, "check_determinism", "different values of 'lin.bias'", set()),
-    (NoisyAtEval, "check_determinism", "two calls in eval mode on the same input",
-     {"check_batch_independence", "check_chunked_state", "check_variable_lengths",
-      "check_state_dict_roundtrip"}),
-    (BatchMixing, "check_batch_independence", "changing sample 3's input and state changed",
-     {"check_variable_lengths"}),
-    (SequenceDisagrees, "check_forward_sequence", "forward_sequence's outputs differ from stepping",
-     set()),
-    (SequenceDetachesWeight, "check_forward_sequence",
-     "gradient w.r.t. parameter 'lin.weight' through forward_sequence differs", {"check_gradients"}),
-    (SequenceIgnoresState, "check_forward_sequence",
-     "the gradient w.r.t. the initial state through forward_sequence differs",
-     {"check_chunked_state", "check_variable_lengths"}),
-    (ScanDropsCarry, "check_forward_sequence", "at T=131 from a non-zero state, forward_sequence's outputs differ",
-     {"check_chunked_state", "check_variable_lengths"}),
-    (SingleStepKeepsState, "check_chunked_state",
-     "forward_sequence on chunks 3+1+3 with the state carried gives other outputs", set()),
-    (FixedInputWidth, "check_recurrent_integration",
-     "while running seqlab.Recurrent(num_layers=2, bidirectional=True)", set()),
-    (SequenceIgnoresLengths, "check_variable_lengths", "has length 3 but its outputs at steps 3..6 are not zero",
-     set()),
+    (
+        NoisyAtEval,
+        "check_determinism",
+        "two calls in eval mode on the same input",
+        {
+            "check_batch_independence",
+            "check_chunked_state",
+            "check_variable_lengths",
+            "check_state_dict_roundtrip",
+        },
+    ),
+    (
+        BatchMixing,
+        "check_batch_independence",
+        "changing sample 3's input and state changed",
+        {"check_variable_lengths"},
+    ),
+    (
+        SequenceDisagrees,
+        "check_forward_sequence",
+        "forward_sequence's outputs differ from stepping",
+        set(),
+    ),
+    (
+        SequenceDetachesWeight,
+        "check_forward_sequence",
+        "gradient w.r.t. parameter 'lin.weight' through forward_sequence differs",
+        {"check_gradients"},
+    ),
+    (
+        SequenceIgnoresState,
+        "check_forward_sequence",
+        "the gradient w.r.t. the initial state through forward_sequence differs",
+        {"check_chunked_state", "check_variable_lengths"},
+    ),
+    (
+        ScanDropsCarry,
+        "check_forward_sequence",
+        "at T=131 from a non-zero state, forward_sequence's outputs differ",
+        {"check_chunked_state", "check_variable_lengths"},
+    ),
+    (
+        SingleStepKeepsState,
+        "check_chunked_state",
+        "forward_sequence on chunks 3+1+3 with the state carried gives other outputs",
+        set(),
+    ),
+    (
+        FixedInputWidth,
+        "check_recurrent_integration",
+        "while running seqlab.Recurrent(num_layers=2, bidirectional=True)",
+        set(),
+    ),
+    (
+        SequenceIgnoresLengths,
+        "check_variable_lengths",
+        "has length 3 but its outputs at steps 3..6 are not zero",
+        set(),
+    ),
     (FrozenParameter, "check_gradients", "parameter 'gain' gets no gradient", set()),
-    (TensorNotInStateDict, "check_state_dict_roundtrip",
-     "loaded from the saved state_dict gives other outputs", set()),
+    (
+        TensorNotInStateDict,
+        "check_state_dict_roundtrip",
+        "loaded from the saved state_dict gives other outputs",
+        set(),
+    ),
 ]
 
 
-@pytest.mark.parametrize(("cls", "check_name", "why", "also"), BROKEN,
-                         ids=[b[0].__name__ for b in BROKEN])
+@pytest.mark.parametrize(
+    ("cls", "check_name", "why", "also"), BROKEN, ids=[b[0].__name__ for b in BROKEN]
+)
 def test_broken_cell_is_caught_by_the_right_check(cls, check_name, why, also):
     with pytest.raises(AssertionError) as alone:
         get_check(check_name)(cls)
@@ -340,7 +401,9 @@ def test_failure_messages_say_how_to_fix_and_chain_the_cells_own_exception():
 
     with pytest.raises(AssertionError) as crash:
         check_shapes(Crashes)
-    assert "the cell raised RuntimeError: boom while calling forward(x_t, state)" in str(crash.value)
+    assert "the cell raised RuntimeError: boom while calling forward(x_t, state)" in str(
+        crash.value
+    )
     assert isinstance(crash.value.__cause__, RuntimeError)
 
 
@@ -386,15 +449,23 @@ def test_checks_restore_the_callers_rng_and_thread_count():
     assert torch.get_num_threads() == threads
 
 
-@parametrize_with_checks([FrozenParameter, "rnn"], hidden_size=4, expected_failures=lambda cell: (
-    {"check_gradients": "the gain is frozen with .detach() on purpose"} if cell is FrozenParameter
-    else None))
+@parametrize_with_checks(
+    [FrozenParameter, "rnn"],
+    hidden_size=4,
+    expected_failures=lambda cell: (
+        {"check_gradients": "the gain is frozen with .detach() on purpose"}
+        if cell is FrozenParameter
+        else None
+    ),
+)
 def test_parametrize_with_checks_marks_expected_failures_xfail(cell, check):
     check(cell)
 
 
 def test_parametrize_with_checks_ids_marks_and_validation():
-    mark = parametrize_with_checks([Good, "lstm"], expected_failures={"check_shapes": "why not"}).mark
+    mark = parametrize_with_checks(
+        [Good, "lstm"], expected_failures={"check_shapes": "why not"}
+    ).mark
     assert mark.args[0] == ("cell", "check")
     params = mark.args[1]
     assert [p.id for p in params] == [f"{c}-{n}" for c in ("Good", "lstm") for n in CHECK_NAMES]
@@ -449,13 +520,18 @@ def test_claimed_but_passes(cell, check):
 def test_under_pytest_expected_failures_are_strict_and_skips_are_skips(pytester):
     pytester.makepyfile(test_third_party=THIRD_PARTY_TESTS)
     # Third-party plugins of this environment only slow the inner session down.
-    quiet = [arg for name in ("cacheprovider", "hypothesispytest", "benchmark", "anyio")
-             for arg in ("-p", f"no:{name}")]
+    quiet = [
+        arg
+        for name in ("cacheprovider", "hypothesispytest", "benchmark", "anyio")
+        for arg in ("-p", f"no:{name}")
+    ]
     result = pytester.runpytest_inprocess(*quiet, "-ra")
     result.assert_outcomes(passed=9 + 9, xfailed=1, failed=1, skipped=2)
-    result.stdout.fnmatch_lines_random([
-        "XFAIL test_third_party.py::test_declared[[]Cell-check_gradients[]] - frozen on purpose",
-        "[[]XPASS(strict)[]] wrongly claimed",
-        "FAILED test_third_party.py::test_claimed_but_passes[[]Cell-check_gradients[]]*",
-        "SKIPPED*cell 'Cell' has no forward_sequence",
-    ])
+    result.stdout.fnmatch_lines_random(
+        [
+            "XFAIL test_third_party.py::test_declared[[]Cell-check_gradients[]] - frozen on purpose",
+            "[[]XPASS(strict)[]] wrongly claimed",
+            "FAILED test_third_party.py::test_claimed_but_passes[[]Cell-check_gradients[]]*",
+            "SKIPPED*cell 'Cell' has no forward_sequence",
+        ]
+    )

@@ -66,17 +66,57 @@ def test_two_process_ddp_fit_on_cpu(tmp_path):
     script.write_text(SCRIPT)
     records = tmp_path / "records"
     records.mkdir()
-    env = {**os.environ, "RECORD_DIR": str(records), "OMP_NUM_THREADS": "1",
-           "WANDB_MODE": "offline", "HOME": str(tmp_path), "WANDB_DATA_DIR": str(tmp_path / "wb")}
+    env = {
+        **os.environ,
+        "RECORD_DIR": str(records),
+        "OMP_NUM_THREADS": "1",
+        "WANDB_MODE": "offline",
+        "HOME": str(tmp_path),
+        "WANDB_DATA_DIR": str(tmp_path / "wb"),
+    }
     env.pop("WANDB_API_KEY", None)
     for key in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "NODE_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(key, None)
-    cmd = [sys.executable, str(script), "fit", "--accelerator", "cpu", "--devices", "2",
-           "--strategy", "ddp", "--cell", "gru", "--hidden-size", "8", "--batch-size", "16",
-           "--max-steps", "4", "--task-opt", "n_train=96", "--task-opt", "n_val=32",
-           "--task-opt", "n_test=32", "--task-opt", "seq_len=6", "--run-dir", str(tmp_path / "runs"),
-           "--set", "trainer.num_sanity_val_steps=0", "--set", "trainer.val_check_interval=2",
-           "--set", "log.every_n_steps=1", "--logger", "wandb", "--grad-flow", "every=2", "--quiet"]
+    cmd = [
+        sys.executable,
+        str(script),
+        "fit",
+        "--accelerator",
+        "cpu",
+        "--devices",
+        "2",
+        "--strategy",
+        "ddp",
+        "--cell",
+        "gru",
+        "--hidden-size",
+        "8",
+        "--batch-size",
+        "16",
+        "--max-steps",
+        "4",
+        "--task-opt",
+        "n_train=96",
+        "--task-opt",
+        "n_val=32",
+        "--task-opt",
+        "n_test=32",
+        "--task-opt",
+        "seq_len=6",
+        "--run-dir",
+        str(tmp_path / "runs"),
+        "--set",
+        "trainer.num_sanity_val_steps=0",
+        "--set",
+        "trainer.val_check_interval=2",
+        "--set",
+        "log.every_n_steps=1",
+        "--logger",
+        "wandb",
+        "--grad-flow",
+        "every=2",
+        "--quiet",
+    ]
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
@@ -92,7 +132,9 @@ def test_two_process_ddp_fit_on_cpu(tmp_path):
     (run,) = list((tmp_path / "runs").iterdir())
     summary = json.loads((run / "summary.json").read_text())
     assert summary["world_size"] == 2 and summary["global_step"] == 4
-    steps = [r["step"] for r in read_metrics(run / "metrics.csv") if r.get("train_loss") is not None]
+    steps = [
+        r["step"] for r in read_metrics(run / "metrics.csv") if r.get("train_loss") is not None
+    ]
     assert steps == [0, 1, 2, 3]
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
     assert not list(Path(tmp_path).glob("lightning_logs"))

@@ -11,8 +11,17 @@ import pytest
 from seqlab.cli import main
 from seqlab.tracking.read_offline import read_run
 
-TINY = ["--hidden-size", "8", "--batch-size", "16", "--quiet",
-        "--set", "trainer.num_sanity_val_steps=0", "--set", "log.every_n_steps=1"]
+TINY = [
+    "--hidden-size",
+    "8",
+    "--batch-size",
+    "16",
+    "--quiet",
+    "--set",
+    "trainer.num_sanity_val_steps=0",
+    "--set",
+    "log.every_n_steps=1",
+]
 
 
 @pytest.fixture
@@ -32,13 +41,39 @@ def _run_dir(root: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_fit_logs_config_history_and_grad_flow_to_an_offline_wandb_run(offline, capsys, monkeypatch):
+def test_fit_logs_config_history_and_grad_flow_to_an_offline_wandb_run(
+    offline, capsys, monkeypatch
+):
     monkeypatch.setenv("WANDB_API_KEY", "")  # an empty key is no credential
     monkeypatch.setenv("MY_SERVICE_TOKEN", "tok-abcdef-123456")
-    code = main(["fit", "--cell", "lstm", "--task", "adding", "--task-opt", "seq_len=8",
-                 "--task-opt", "n_train=128", "--task-opt", "n_val=32", "--task-opt", "n_test=32",
-                 "--max-steps", "8", "--set", "trainer.val_check_interval=4",
-                 "--logger", "wandb", "--wandb-tags", "a,b", "--grad-flow", "every=3", *TINY])
+    code = main(
+        [
+            "fit",
+            "--cell",
+            "lstm",
+            "--task",
+            "adding",
+            "--task-opt",
+            "seq_len=8",
+            "--task-opt",
+            "n_train=128",
+            "--task-opt",
+            "n_val=32",
+            "--task-opt",
+            "n_test=32",
+            "--max-steps",
+            "8",
+            "--set",
+            "trainer.val_check_interval=4",
+            "--logger",
+            "wandb",
+            "--wandb-tags",
+            "a,b",
+            "--grad-flow",
+            "every=3",
+            *TINY,
+        ]
+    )
     out = capsys.readouterr()
     assert code == 0, out.err
     run = _run_dir(offline)
@@ -70,9 +105,28 @@ def test_fit_logs_config_history_and_grad_flow_to_an_offline_wandb_run(offline, 
 def test_language_model_fit_logs_a_samples_table(offline, capsys):
     text = offline / "tiny.txt"
     text.write_text("the quick brown fox jumps over the lazy dog. " * 200, encoding="utf-8")
-    code = main(["fit", "--cell", "gru", "--task", "charlm", "--task-opt", f"path={text}",
-                 "--task-opt", "seq_len=16", "--max-steps", "6", "--set", "trainer.val_check_interval=3",
-                 "--set", "trainer.limit_val_batches=2", "--logger", "wandb", *TINY])
+    code = main(
+        [
+            "fit",
+            "--cell",
+            "gru",
+            "--task",
+            "charlm",
+            "--task-opt",
+            f"path={text}",
+            "--task-opt",
+            "seq_len=16",
+            "--max-steps",
+            "6",
+            "--set",
+            "trainer.val_check_interval=3",
+            "--set",
+            "trainer.limit_val_batches=2",
+            "--logger",
+            "wandb",
+            *TINY,
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     run = _run_dir(offline)
     rows = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()]
@@ -89,9 +143,26 @@ def test_unknown_logger_is_a_clear_error(offline, capsys):
 
 
 def test_positional_overrides_equal_set(offline):
-    code = main(["fit", "--cell", "gru", "--task-opt", "seq_len=5", "--task-opt", "n_train=32",
-                 "--task-opt", "n_val=16", "--task-opt", "n_test=16", "--max-steps", "1",
-                 "model.hidden_size=4", "optim.lr=0.01", *TINY])
+    code = main(
+        [
+            "fit",
+            "--cell",
+            "gru",
+            "--task-opt",
+            "seq_len=5",
+            "--task-opt",
+            "n_train=32",
+            "--task-opt",
+            "n_val=16",
+            "--task-opt",
+            "n_test=16",
+            "--max-steps",
+            "1",
+            "model.hidden_size=4",
+            "optim.lr=0.01",
+            *TINY,
+        ]
+    )
     assert code == 0
     import yaml
 

@@ -31,13 +31,17 @@ T, B, N = 12, 8, 32
 def _data(seed: int = 0, steps: int = T) -> torch.utils.data.DataLoader:
     g = torch.Generator().manual_seed(seed)
     x, y = torch.randn(N, steps, 3, generator=g), torch.randn(N, generator=g)
-    return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=B, shuffle=False)
+    return torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(x, y), batch_size=B, shuffle=False
+    )
 
 
 class Regressor(L.LightningModule):
     """Recurrent → last output → linear; MSE on a scalar target."""
 
-    def __init__(self, cell: str = "rnn", layers: int = 1, bidirectional: bool = False, **options) -> None:
+    def __init__(
+        self, cell: str = "rnn", layers: int = 1, bidirectional: bool = False, **options
+    ) -> None:
         super().__init__()
         self.recurrent = Recurrent(cell, 3, 8, layers, bidirectional=bidirectional, **options)
         self.head = nn.Linear(self.recurrent.output_size, 1)
@@ -69,7 +73,7 @@ class ChunkedLM(L.LightningModule):
         x, y = batch
         state = None
         for start in range(0, x.shape[1], self.chunk):
-            out, state = self.recurrent(x[:, start:start + self.chunk], state=state)
+            out, state = self.recurrent(x[:, start : start + self.chunk], state=state)
             loss = F.mse_loss(self.head(out).squeeze(-1).mean(1), y)
             opt.zero_grad()
             self.manual_backward(loss)
@@ -80,11 +84,20 @@ class ChunkedLM(L.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.05)
 
 
-def _fit(module: L.LightningModule, callback: GradientFlow, steps: int, run_dir: Path, loader=None) -> L.Trainer:
+def _fit(
+    module: L.LightningModule, callback: GradientFlow, steps: int, run_dir: Path, loader=None
+) -> L.Trainer:
     trainer = L.Trainer(
-        max_steps=steps, accelerator="cpu", devices=1, logger=[RunCSVLogger(run_dir)], callbacks=[callback],
-        limit_val_batches=0, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, log_every_n_steps=1,
+        max_steps=steps,
+        accelerator="cpu",
+        devices=1,
+        logger=[RunCSVLogger(run_dir)],
+        callbacks=[callback],
+        limit_val_batches=0,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        log_every_n_steps=1,
     )
     trainer.fit(module, loader or _data())
     return trainer
@@ -96,7 +109,9 @@ def _manual_profile(model: Regressor, x: torch.Tensor, y: torch.Tensor) -> np.nd
     h = torch.zeros(x.shape[0], 8)
     hs = []
     for t in range(x.shape[1]):
-        h = torch.tanh(x[:, t] @ cell.weight_ih.T + cell.bias_ih + h @ cell.weight_hh.T + cell.bias_hh)
+        h = torch.tanh(
+            x[:, t] @ cell.weight_ih.T + cell.bias_ih + h @ cell.weight_hh.T + cell.bias_hh
+        )
         h.retain_grad()
         hs.append(h)
     loss = F.mse_loss(model.head(hs[-1]).squeeze(-1), y)
@@ -188,7 +203,9 @@ def test_bidirectional_stack_files_and_read_back(tmp_path: Path) -> None:
         assert loaded[key].steps == h.steps == [0, 1, 2]
         for a, b in zip(loaded[key].norms, h.norms, strict=True):
             np.testing.assert_array_equal(a, b)
-    side_by_side = plot_heatmaps({"run a": loaded["l0"], "run b": loaded["l1"]}, tmp_path / "cmp.png")
+    side_by_side = plot_heatmaps(
+        {"run a": loaded["l0"], "run b": loaded["l1"]}, tmp_path / "cmp.png"
+    )
     assert side_by_side.stat().st_size > 1000
 
 
@@ -215,7 +232,9 @@ def test_history_matrix_pads_shorter_measurements() -> None:
     assert math.isnan(gradient_ratio([1.0, 0.0]))
 
 
-@pytest.mark.parametrize(("option", "every"), [("every=50", 50), ("7", 7), ("off", None), (None, None)])
+@pytest.mark.parametrize(
+    ("option", "every"), [("every=50", 50), ("7", 7), ("off", None), (None, None)]
+)
 def test_from_option(option, every, tmp_path: Path) -> None:
     callback = GradientFlow.from_option(option, tmp_path)
     assert (callback.every_n_steps if callback else None) == every
@@ -249,15 +268,29 @@ def test_a_resumed_run_continues_its_record(tmp_path: Path) -> None:
     torch.manual_seed(0)
     first = GradientFlow(every_n_steps=2, run_dir=tmp_path)
     saver = ModelCheckpoint(dirpath=tmp_path / "ckpt", every_n_train_steps=3, save_top_k=-1)
-    trainer = L.Trainer(max_steps=5, accelerator="cpu", logger=False, callbacks=[first, saver],
-                        limit_val_batches=0, enable_progress_bar=False, enable_model_summary=False)
+    trainer = L.Trainer(
+        max_steps=5,
+        accelerator="cpu",
+        logger=False,
+        callbacks=[first, saver],
+        limit_val_batches=0,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     trainer.fit(Regressor("rnn"), _data())
     assert first.history["l0"].steps == [0, 2, 4]
 
     resumed = GradientFlow(every_n_steps=2, run_dir=tmp_path)
-    trainer = L.Trainer(max_steps=6, accelerator="cpu", logger=False, callbacks=[resumed],
-                        limit_val_batches=0, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False)
+    trainer = L.Trainer(
+        max_steps=6,
+        accelerator="cpu",
+        logger=False,
+        callbacks=[resumed],
+        limit_val_batches=0,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     trainer.fit(Regressor("rnn"), _data(), ckpt_path=str(tmp_path / "ckpt" / "epoch=0-step=3.ckpt"))
     # 0 and 2 come from the file; 4 was measured again after the checkpoint at step 3, once
     assert load_grad_flow(tmp_path)["l0"].steps == [0, 2, 4]
@@ -271,12 +304,30 @@ def test_mixed_precision_loss_scale_is_divided_out(tmp_path: Path) -> None:
     profiles = {}
     for name, module, plugins in (
         ("fp32", model, []),
-        ("amp", copy.deepcopy(model), [MixedPrecision("16-mixed", "cpu", scaler=torch.amp.GradScaler("cpu", init_scale=1024.0))]),
+        (
+            "amp",
+            copy.deepcopy(model),
+            [
+                MixedPrecision(
+                    "16-mixed", "cpu", scaler=torch.amp.GradScaler("cpu", init_scale=1024.0)
+                )
+            ],
+        ),
     ):
         callback = GradientFlow(every_n_steps=1, run_dir=tmp_path / name)
-        trainer = L.Trainer(max_steps=1, accelerator="cpu", logger=False, callbacks=[callback], plugins=plugins,
-                            limit_val_batches=0, enable_checkpointing=False, enable_progress_bar=False,
-                            enable_model_summary=False)
+        trainer = L.Trainer(
+            max_steps=1,
+            accelerator="cpu",
+            logger=False,
+            callbacks=[callback],
+            plugins=plugins,
+            limit_val_batches=0,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+        )
         trainer.fit(module, _data())
         profiles[name] = callback.history["l0"].norms[0]
-    np.testing.assert_allclose(profiles["amp"], profiles["fp32"], rtol=2e-2)  # float16 rounding only
+    np.testing.assert_allclose(
+        profiles["amp"], profiles["fp32"], rtol=2e-2
+    )  # float16 rounding only

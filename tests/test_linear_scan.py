@@ -100,7 +100,9 @@ def _run(cell, x, h0, lengths=None):
 def segment_elements(request, monkeypatch):
     """Also run with tiny segments (B·S·H = 15 → S = 16 steps minimum, forced below)."""
     if request.param is not None:
-        monkeypatch.setattr(_scan, "segment_steps", lambda method, b, w, steps: 3 if method == "blocked" else steps)
+        monkeypatch.setattr(
+            _scan, "segment_steps", lambda method, b, w, steps: 3 if method == "blocked" else steps
+        )
     return request.param
 
 
@@ -180,8 +182,11 @@ def test_sru_linear_scan_equals_stepping_across_segments(segment_elements):
     assert (out - ref).abs().max() < 1e-12 and (c - ref_c).abs().max() < 1e-12
     weights = torch.randn_like(out)
     inputs = [x, *cell.parameters()]
-    for a, e in zip(torch.autograd.grad((out * weights).sum() + c.sum(), inputs),
-                    torch.autograd.grad((ref * weights).sum() + ref_c.sum(), inputs), strict=True):
+    for a, e in zip(
+        torch.autograd.grad((out * weights).sum() + c.sum(), inputs),
+        torch.autograd.grad((ref * weights).sum() + ref_c.sum(), inputs),
+        strict=True,
+    ):
         assert (a - e).abs().max() < 1e-10
 
 
@@ -201,13 +206,17 @@ def test_blocked_scan_is_the_recurrence_and_its_gradient(steps):
     assert torch.equal(last, h[:, -1])
     weights = torch.randn_like(h)
     actual = torch.autograd.grad((h * weights).sum() + last.sum(), (a, b, h0))
-    expected = torch.autograd.grad((torch.stack(expected, 1) * weights).sum() + state.sum(), (a, b, h0))
+    expected = torch.autograd.grad(
+        (torch.stack(expected, 1) * weights).sum() + state.sum(), (a, b, h0)
+    )
     for got, want in zip(actual, expected, strict=True):
         assert (got - want).abs().max() < 1e-12
     if steps <= 9:  # finite differences too (slow for long sequences)
         assert torch.autograd.gradcheck(blocked_scan, (a, b, h0))
-        assert torch.autograd.gradcheck(lambda a, b, h0: log_scan(a.log(), b.log(), h0),
-                                        (a, b.detach().abs().requires_grad_(), h0))
+        assert torch.autograd.gradcheck(
+            lambda a, b, h0: log_scan(a.log(), b.log(), h0),
+            (a, b.detach().abs().requires_grad_(), h0),
+        )
 
 
 def test_blocked_scan_survives_zero_and_tiny_coefficients():

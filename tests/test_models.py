@@ -27,13 +27,34 @@ from seqlab.tasks.base import IGNORE_INDEX, Baseline, TaskInfo
 
 def info(kind: str, **kw) -> TaskInfo:
     defaults = {
-        "classification": dict(input_kind="real", input_size=3, num_outputs=4, metric="acc", metric_mode="max"),
-        "tagging": dict(input_kind="tokens", input_size=7, vocab_size=7, num_outputs=5, metric="ce",
-                        metric_mode="min"),
-        "regression": dict(input_kind="real", input_size=3, num_outputs=6, target_shape=(2, 3),
-                           metric="mse", metric_mode="min"),
-        "language_model": dict(input_kind="tokens", input_size=11, vocab_size=11, num_outputs=11,
-                               metric="ce", metric_mode="min", itos=tuple("abcdefghijk")),
+        "classification": dict(
+            input_kind="real", input_size=3, num_outputs=4, metric="acc", metric_mode="max"
+        ),
+        "tagging": dict(
+            input_kind="tokens",
+            input_size=7,
+            vocab_size=7,
+            num_outputs=5,
+            metric="ce",
+            metric_mode="min",
+        ),
+        "regression": dict(
+            input_kind="real",
+            input_size=3,
+            num_outputs=6,
+            target_shape=(2, 3),
+            metric="mse",
+            metric_mode="min",
+        ),
+        "language_model": dict(
+            input_kind="tokens",
+            input_size=11,
+            vocab_size=11,
+            num_outputs=11,
+            metric="ce",
+            metric_mode="min",
+            itos=tuple("abcdefghijk"),
+        ),
     }[kind]
     return TaskInfo(output_kind=kind, **{**defaults, **kw})  # type: ignore[arg-type]
 
@@ -48,15 +69,21 @@ def real_batch(b=4, t=6, f=3, lengths=(6, 3, 1, 5)):
 
 
 # -- construction ----------------------------------------------------------------------------
-@pytest.mark.parametrize(("kind", "cls"), [
-    ("classification", SequenceClassifier), ("tagging", SequenceTagger),
-    ("regression", SequenceRegressor), ("language_model", LanguageModel),
-])
+@pytest.mark.parametrize(
+    ("kind", "cls"),
+    [
+        ("classification", SequenceClassifier),
+        ("tagging", SequenceTagger),
+        ("regression", SequenceRegressor),
+        ("language_model", LanguageModel),
+    ],
+)
 def test_build_model_picks_the_class_of_the_output_kind(kind, cls):
     model = build_model(model_cfg(), OptimConfig(), info(kind))
     assert type(model) is cls
     assert set(model.val_metrics) | ({"bpc", "ppl"} if kind == "language_model" else set()) >= set(
-        model.metric_names) - {"bpc", "ppl"}
+        model.metric_names
+    ) - {"bpc", "ppl"}
 
 
 def test_token_inputs_go_through_an_embedding_for_every_kind():
@@ -106,7 +133,7 @@ def test_classifier_ignores_padding_and_matches_per_sequence_runs():
     batch = real_batch()
     logits = model(batch["x"], batch["lengths"])
     for i, n in enumerate(batch["lengths"].tolist()):
-        alone = model(batch["x"][i:i + 1, :n], torch.tensor([n]))
+        alone = model(batch["x"][i : i + 1, :n], torch.tensor([n]))
         assert torch.allclose(logits[i], alone[0], atol=1e-6)
 
 
@@ -163,7 +190,9 @@ def test_language_model_metrics_are_ce_bpc_ppl():
 # -- optimisers and schedules -----------------------------------------------------------------------
 @pytest.mark.parametrize("name", ["adam", "adamw", "sgd", "rmsprop"])
 def test_optimisers_decay_matrices_not_vectors(name):
-    model = build_model(model_cfg(), OptimConfig(name=name, weight_decay=0.1), info("classification"))
+    model = build_model(
+        model_cfg(), OptimConfig(name=name, weight_decay=0.1), info("classification")
+    )
     opt = model.make_optimizer()
     assert type(opt).__name__.lower() == name
     decayed = {id(p) for g in opt.param_groups if g["weight_decay"] > 0 for p in g["params"]}
@@ -182,29 +211,45 @@ def _quiet_lightning_warnings():
 
 
 def _fit_steps(model, batches, **trainer_kw):
-    trainer = L.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False,
-                        num_sanity_val_steps=0, **trainer_kw)
+    trainer = L.Trainer(
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        **trainer_kw,
+    )
     trainer.fit(model, train_dataloaders=DataLoader(batches, batch_size=None))
     return trainer
 
 
 def reg_batches(n=4):
     gen = torch.Generator().manual_seed(0)
-    return [{"x": torch.randn(4, 5, 3, generator=gen), "lengths": torch.full((4,), 5),
-             "y": torch.randn(4, 2, 3, generator=gen)} for _ in range(n)]
+    return [
+        {
+            "x": torch.randn(4, 5, 3, generator=gen),
+            "lengths": torch.full((4,), 5),
+            "y": torch.randn(4, 2, 3, generator=gen),
+        }
+        for _ in range(n)
+    ]
 
 
 def test_cosine_schedule_ends_at_min_lr():
-    model = build_model(model_cfg(), OptimConfig(lr=0.1, scheduler="cosine", min_lr=0.01),
-                        info("regression"))
+    model = build_model(
+        model_cfg(), OptimConfig(lr=0.1, scheduler="cosine", min_lr=0.01), info("regression")
+    )
     trainer = _fit_steps(model, reg_batches(), max_steps=8, limit_val_batches=0)
     assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.01)
 
 
 def test_plateau_schedule_cuts_after_validations_without_improvement():
-    model = build_model(model_cfg(), OptimConfig(lr=0.1, scheduler="plateau", plateau_patience=0,
-                                                  plateau_factor=0.5), info("regression"))
+    model = build_model(
+        model_cfg(),
+        OptimConfig(lr=0.1, scheduler="plateau", plateau_patience=0, plateau_factor=0.5),
+        info("regression"),
+    )
     # Drive the schedule the way on_validation_epoch_end does, with a worsening metric.
     trainer = _fit_steps(model, reg_batches(), max_steps=1, limit_val_batches=0)
     for value in (1.0, 2.0, 3.0):
@@ -217,8 +262,14 @@ def lm_batches(n=3, b=2, t=8, vocab=11):
     """Contiguous batches cut from one token stream per row."""
     gen = torch.Generator().manual_seed(1)
     stream = torch.randint(0, vocab, (b, n * t + 1), generator=gen)
-    return [{"x": stream[:, k * t:(k + 1) * t], "y": stream[:, k * t + 1:(k + 1) * t + 1],
-             "lengths": torch.full((b,), t)} for k in range(n)]
+    return [
+        {
+            "x": stream[:, k * t : (k + 1) * t],
+            "y": stream[:, k * t + 1 : (k + 1) * t + 1],
+            "lengths": torch.full((b,), t),
+        }
+        for k in range(n)
+    ]
 
 
 class _Watch(L.Callback):
@@ -238,8 +289,9 @@ class _Watch(L.Callback):
 
 
 def test_tbptt_carries_the_detached_state_across_batches_and_chunks():
-    model = build_model(model_cfg(tbptt_steps=4), OptimConfig(gradient_clip=1e-3),
-                        info("language_model"))
+    model = build_model(
+        model_cfg(tbptt_steps=4), OptimConfig(gradient_clip=1e-3), info("language_model")
+    )
     watch = _Watch()
     trainer = _fit_steps(model, lm_batches(), max_epochs=1, callbacks=[watch], limit_val_batches=0)
     # Two chunks of 4 steps per batch of 8: one optimiser step per chunk.
@@ -256,13 +308,19 @@ def test_tbptt_carries_the_detached_state_across_batches_and_chunks():
 
 
 def test_tied_weights_share_storage_and_projection_bridges_widths():
-    tied = build_model(model_cfg(tie_weights=True, hidden_size=8, embedding_size=8), OptimConfig(),
-                       info("language_model"))
+    tied = build_model(
+        model_cfg(tie_weights=True, hidden_size=8, embedding_size=8),
+        OptimConfig(),
+        info("language_model"),
+    )
     assert tied.decoder.weight is tied.embedding.weight
     assert tied.decoder.weight.data_ptr() == tied.embedding.weight.data_ptr()
     assert isinstance(tied.projection, torch.nn.Identity)
-    narrow = build_model(model_cfg(tie_weights=True, hidden_size=8, embedding_size=4), OptimConfig(),
-                         info("language_model"))
+    narrow = build_model(
+        model_cfg(tie_weights=True, hidden_size=8, embedding_size=4),
+        OptimConfig(),
+        info("language_model"),
+    )
     assert narrow.decoder.weight is narrow.embedding.weight
     assert narrow.projection.in_features == 8 and narrow.projection.out_features == 4
     untied = build_model(model_cfg(), OptimConfig(), info("language_model"))
@@ -302,8 +360,13 @@ def test_generate_feeds_the_prompt_once_then_one_step_per_token(cell):
     costs = {}
     for prompt_len, length in [(3, 10), (30, 10), (3, 40)]:
         counter.steps = 0
-        out = model.generate([i % 11 for i in range(prompt_len)], length, temperature=1.0,
-                             top_k=3, generator=torch.Generator().manual_seed(0))
+        out = model.generate(
+            [i % 11 for i in range(prompt_len)],
+            length,
+            temperature=1.0,
+            top_k=3,
+            generator=torch.Generator().manual_seed(0),
+        )
         assert len(out) == length and all(0 <= t < 11 for t in out)
         costs[(prompt_len, length)] = counter.steps
     layers = 2
@@ -319,14 +382,17 @@ def test_greedy_generation_matches_a_full_forward_pass():
     out = model.generate(prompt, 12, temperature=0)
     full = torch.tensor([prompt + out[:-1]])
     logits, _ = model(full)
-    predicted = logits[0, len(prompt) - 1:].argmax(-1).tolist()
+    predicted = logits[0, len(prompt) - 1 :].argmax(-1).tolist()
     assert predicted == out
 
 
 def test_generate_rejects_bad_arguments():
     model = build_model(model_cfg(), OptimConfig(), info("language_model"))
-    for kwargs, match in [({"length": -1}, "length"), ({"length": 2, "temperature": -1}, "temperature"),
-                          ({"length": 2, "top_k": 0}, "top_k")]:
+    for kwargs, match in [
+        ({"length": -1}, "length"),
+        ({"length": 2, "temperature": -1}, "temperature"),
+        ({"length": 2, "top_k": 0}, "top_k"),
+    ]:
         with pytest.raises(ConfigError, match=match):
             model.generate([1], **kwargs)
     with pytest.raises(ConfigError, match="empty"):

@@ -69,7 +69,8 @@ def test_installed_example_plugin_is_discovered_through_its_entry_point():
 
 def test_listing_does_not_import_plugins_and_selecting_imports_only_that_one(make_distribution):
     make_distribution(
-        "acme-cells", "1.2.0",
+        "acme-cells",
+        "1.2.0",
         {"seqlab.cells": {"twin": "acme_twin:Twin", "other": "acme_other:Twin"}},
         {"acme_twin": GOOD_CELL, "acme_other": GOOD_CELL},
     )
@@ -104,14 +105,24 @@ def test_unknown_option_names_the_option_and_suggests():
         create_cell("rnn", 3, 4, nonlinearity="sigmoid")
 
 
-def test_broken_plugin_warns_when_listing_and_fails_with_distribution_when_selected(make_distribution):
+def test_broken_plugin_warns_when_listing_and_fails_with_distribution_when_selected(
+    make_distribution,
+):
     make_distribution(
-        "broken-cells", "0.3",
-        {"seqlab.cells": {"broken": "broken_mod:Cell", "needsdep": "needsdep_mod:Cell",
-                          "good": "good_mod:Twin"}},
-        {"broken_mod": "raise RuntimeError('boom at import')\n",
-         "needsdep_mod": "import definitely_not_installed_pkg\n",
-         "good_mod": GOOD_CELL},
+        "broken-cells",
+        "0.3",
+        {
+            "seqlab.cells": {
+                "broken": "broken_mod:Cell",
+                "needsdep": "needsdep_mod:Cell",
+                "good": "good_mod:Twin",
+            }
+        },
+        {
+            "broken_mod": "raise RuntimeError('boom at import')\n",
+            "needsdep_mod": "import definitely_not_installed_pkg\n",
+            "good_mod": GOOD_CELL,
+        },
     )
     # Listing names never imports: all three are listed.
     assert {"broken", "needsdep", "good"} <= set(list_cells())
@@ -131,20 +142,30 @@ def test_broken_plugin_warns_when_listing_and_fails_with_distribution_when_selec
     with pytest.raises(PluginError) as exc:
         get_cell("needsdep")
     msg = str(exc.value)
-    assert "definitely_not_installed_pkg" in msg and "pip install definitely_not_installed_pkg" in msg
+    assert (
+        "definitely_not_installed_pkg" in msg and "pip install definitely_not_installed_pkg" in msg
+    )
     assert isinstance(exc.value.__cause__, ModuleNotFoundError)
 
 
 def test_entry_point_that_is_not_a_module_class_is_rejected(make_distribution):
-    make_distribution("weird", "1.0", {"seqlab.cells": {"weird": "weird_mod:VALUE"}},
-                      {"weird_mod": "VALUE = 42\n"})
+    make_distribution(
+        "weird",
+        "1.0",
+        {"seqlab.cells": {"weird": "weird_mod:VALUE"}},
+        {"weird_mod": "VALUE = 42\n"},
+    )
     with pytest.raises(PluginError, match=r"weird.*not a torch.nn.Module subclass"):
         get_cell("weird")
 
 
 def test_duplicate_names_error_names_both_sources(make_distribution):
-    make_distribution("first-dist", "1.0", {"seqlab.cells": {"dup": "dup_a:Twin"}}, {"dup_a": GOOD_CELL})
-    make_distribution("second-dist", "2.0", {"seqlab.cells": {"dup": "dup_b:Twin"}}, {"dup_b": GOOD_CELL})
+    make_distribution(
+        "first-dist", "1.0", {"seqlab.cells": {"dup": "dup_a:Twin"}}, {"dup_a": GOOD_CELL}
+    )
+    make_distribution(
+        "second-dist", "2.0", {"seqlab.cells": {"dup": "dup_b:Twin"}}, {"dup_b": GOOD_CELL}
+    )
     with pytest.raises(DuplicateNameError) as exc:
         get_cell("dup")
     msg = str(exc.value)
@@ -154,15 +175,21 @@ def test_duplicate_names_error_names_both_sources(make_distribution):
 
 
 def test_plugin_shadowing_a_builtin_is_a_conflict(make_distribution):
-    make_distribution("shadow", "1.0", {"seqlab.cells": {"gru": "shadow_mod:Twin"}}, {"shadow_mod": GOOD_CELL})
+    make_distribution(
+        "shadow", "1.0", {"seqlab.cells": {"gru": "shadow_mod:Twin"}}, {"shadow_mod": GOOD_CELL}
+    )
     with pytest.raises(DuplicateNameError, match=r"'seqlab'.*'shadow'"):
         get_cell("gru")
     assert get_cell("seqlab:gru").__module__ == "seqlab.cells.gru"
 
 
 def test_disable_plugins_env_skips_without_importing(make_distribution, monkeypatch):
-    make_distribution("acme-cells", "1.0", {"seqlab.cells": {"twin": "acme_twin2:Twin"}},
-                      {"acme_twin2": "raise RuntimeError('must never be imported')\n"})
+    make_distribution(
+        "acme-cells",
+        "1.0",
+        {"seqlab.cells": {"twin": "acme_twin2:Twin"}},
+        {"acme_twin2": "raise RuntimeError('must never be imported')\n"},
+    )
     monkeypatch.setenv("SEQLAB_DISABLE_PLUGINS", "twin")
     assert "twin" not in list_cells()
     with pytest.raises(UnknownNameError, match="disabled by SEQLAB_DISABLE_PLUGINS"):
@@ -177,8 +204,12 @@ def test_disable_plugins_env_skips_without_importing(make_distribution, monkeypa
 def test_cli_cells_table_survives_a_broken_plugin(make_distribution, capsys):
     from seqlab.cli import main
 
-    make_distribution("broken-cells", "0.3", {"seqlab.cells": {"broken": "broken_mod2:Cell"}},
-                      {"broken_mod2": "raise RuntimeError('boom')\n"})
+    make_distribution(
+        "broken-cells",
+        "0.3",
+        {"seqlab.cells": {"broken": "broken_mod2:Cell"}},
+        {"broken_mod2": "raise RuntimeError('boom')\n"},
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         assert main(["cells"]) == 0
@@ -188,9 +219,13 @@ def test_cli_cells_table_survives_a_broken_plugin(make_distribution, capsys):
 
 
 def test_cli_cells_subprocess_lists_sources():
-    res = subprocess.run([sys.executable, "-m", "seqlab", "cells", "--hidden-size", "16"],
-                         capture_output=True, text=True, timeout=120, env={**__import__("os").environ,
-                                                                        "COLUMNS": "200"})
+    res = subprocess.run(
+        [sys.executable, "-m", "seqlab", "cells", "--hidden-size", "16"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**__import__("os").environ, "COLUMNS": "200"},
+    )
     assert res.returncode == 0, res.stderr
     assert "built-in" in res.stdout and "seqlab-janet 0.1.0" in res.stdout
     assert "Traceback" not in res.stderr

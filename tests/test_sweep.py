@@ -84,21 +84,25 @@ def test_grid_expands_in_file_order() -> None:
 
 
 def test_random_draws_are_seeded_and_follow_the_distributions() -> None:
-    spec = sw.parse_sweep({
-        "method": "random",
-        "parameters": {
-            "optim.lr": {"distribution": "log_uniform_values", "min": 1e-4, "max": 1e-1},
-            "model.hidden_size": {"distribution": "int_uniform", "min": 16, "max": 64},
-            "model.dropout": {"distribution": "q_uniform", "min": 0.0, "max": 0.5, "q": 0.1},
-            "model.cell": {"values": ["lstm", "gru"], "probabilities": [0.9, 0.1]},
-            "optim.momentum": {"distribution": "log_uniform", "min": -2.0, "max": 0.0},
-        },
-    })
+    spec = sw.parse_sweep(
+        {
+            "method": "random",
+            "parameters": {
+                "optim.lr": {"distribution": "log_uniform_values", "min": 1e-4, "max": 1e-1},
+                "model.hidden_size": {"distribution": "int_uniform", "min": 16, "max": 64},
+                "model.dropout": {"distribution": "q_uniform", "min": 0.0, "max": 0.5, "q": 0.1},
+                "model.cell": {"values": ["lstm", "gru"], "probabilities": [0.9, 0.1]},
+                "optim.momentum": {"distribution": "log_uniform", "min": -2.0, "max": 0.0},
+            },
+        }
+    )
     runs = sw.plan_runs(spec, count=200, seed=7)
     assert runs == sw.plan_runs(spec, count=200, seed=7)
     assert runs != sw.plan_runs(spec, count=200, seed=8)
     assert all(1e-4 <= r["optim.lr"] <= 1e-1 for r in runs)
-    assert all(isinstance(r["model.hidden_size"], int) and 16 <= r["model.hidden_size"] <= 64 for r in runs)
+    assert all(
+        isinstance(r["model.hidden_size"], int) and 16 <= r["model.hidden_size"] <= 64 for r in runs
+    )
     assert all(abs(r["model.dropout"] * 10 - round(r["model.dropout"] * 10)) < 1e-9 for r in runs)
     assert all(math.exp(-2) <= r["optim.momentum"] <= 1 for r in runs)
     lstm_share = sum(r["model.cell"] == "lstm" for r in runs) / len(runs)
@@ -107,29 +111,69 @@ def test_random_draws_are_seeded_and_follow_the_distributions() -> None:
     assert 40 < sum(r["optim.lr"] < 1e-3 for r in runs) < 95
 
 
-@pytest.mark.parametrize(("data", "message"), [
-    ({"parameters": {"cell": {"values": ["lstm"]}}}, "dotted config keys"),
-    ({"parameters": {"model": {"parameters": {"cell": {"values": ["a"]}}}}}, "dotted config keys"),
-    ({"parameters": {"model.x": {"parameters": {"cell": {"values": ["a"]}}}}}, "nested parameters"),
-    ({"parameters": {"optim.lr": {"min": 0.1, "max": 0.5}}}, "grid cannot enumerate"),
-    ({"method": "bayes", "parameters": {"optim.lr": {"values": [1]}}}, "W&B's sweep server"),
-    ({"method": "random", "parameters": {"optim.lr": {"values": [1]}}}, "--count"),
-    ({"method": "grdi", "parameters": {"optim.lr": {"values": [1]}}}, "Did you mean 'grid'"),
-    ({"paramters": {}}, "Did you mean 'parameters'"),
-    ({"parameters": {"optim.lr": {"distribution": "log_unifrom", "min": 1, "max": 2}}}, "log_uniform"),
-    ({"parameters": {"optim.lr": {"values": []}}}, "non-empty"),
-    ({"parameters": {"optim.lr": {"min": 2, "max": 1}}}, "larger than max"),
-    ({"parameters": {"optim.lr": {"values": [1]}}, "metric": {"name": "x", "goal": "lowest"}}, "minimize"),
-])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"parameters": {"cell": {"values": ["lstm"]}}}, "dotted config keys"),
+        (
+            {"parameters": {"model": {"parameters": {"cell": {"values": ["a"]}}}}},
+            "dotted config keys",
+        ),
+        (
+            {"parameters": {"model.x": {"parameters": {"cell": {"values": ["a"]}}}}},
+            "nested parameters",
+        ),
+        ({"parameters": {"optim.lr": {"min": 0.1, "max": 0.5}}}, "grid cannot enumerate"),
+        ({"method": "bayes", "parameters": {"optim.lr": {"values": [1]}}}, "W&B's sweep server"),
+        ({"method": "random", "parameters": {"optim.lr": {"values": [1]}}}, "--count"),
+        ({"method": "grdi", "parameters": {"optim.lr": {"values": [1]}}}, "Did you mean 'grid'"),
+        ({"paramters": {}}, "Did you mean 'parameters'"),
+        (
+            {"parameters": {"optim.lr": {"distribution": "log_unifrom", "min": 1, "max": 2}}},
+            "log_uniform",
+        ),
+        ({"parameters": {"optim.lr": {"values": []}}}, "non-empty"),
+        ({"parameters": {"optim.lr": {"min": 2, "max": 1}}}, "larger than max"),
+        (
+            {
+                "parameters": {"optim.lr": {"values": [1]}},
+                "metric": {"name": "x", "goal": "lowest"},
+            },
+            "minimize",
+        ),
+    ],
+)
 def test_bad_sweep_files_are_config_errors(data: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         sw.plan_runs(sw.parse_sweep(data))
 
 
-@pytest.mark.parametrize("value", [
-    1e-5, 0.001, 3.0, -2.5e10, 7, 0, True, False, None, "lstm", "1e-3", "yes", "null", "3", "",
-    " padded", "a: b", [1, 2], {"forget_bias": 1.0}, ["lstm", "gru"], math.inf,
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        1e-5,
+        0.001,
+        3.0,
+        -2.5e10,
+        7,
+        0,
+        True,
+        False,
+        None,
+        "lstm",
+        "1e-3",
+        "yes",
+        "null",
+        "3",
+        "",
+        " padded",
+        "a: b",
+        [1, 2],
+        {"forget_bias": 1.0},
+        ["lstm", "gru"],
+        math.inf,
+    ],
+)
 def test_values_survive_the_command_line(value) -> None:
     assert yaml.safe_load(sw.format_value(value)) == value
     assert parse_overrides([f"optim.lr={sw.format_value(value)}"])["optim.lr"] == value
@@ -139,9 +183,17 @@ def test_wandb_agent_arguments_parse_as_the_same_overrides() -> None:
     """W&B's ${args_no_hyphens} words are what seqlab fit must accept as positional overrides."""
     from wandb.sdk.launch.sweeps.utils import create_sweep_command_args
 
-    params = {"model.cell": "gru", "optim.lr": 0.003, "model.bidirectional": True,
-              "model.cell_options": {"forget_bias": 1.0}, "trainer.max_epochs": 5, "optim.min_lr": 1e-05}
-    words = create_sweep_command_args({"args": {k: {"value": v} for k, v in params.items()}})["args_no_hyphens"]
+    params = {
+        "model.cell": "gru",
+        "optim.lr": 0.003,
+        "model.bidirectional": True,
+        "model.cell_options": {"forget_bias": 1.0},
+        "trainer.max_epochs": 5,
+        "optim.min_lr": 1e-05,
+    }
+    words = create_sweep_command_args({"args": {k: {"value": v} for k, v in params.items()}})[
+        "args_no_hyphens"
+    ]
     assert words[0] == "model.cell=gru"
     assert parse_overrides(words) == {**params, "optim.min_lr": "1e-05"}  # YAML 1.1: a string
     from seqlab.config import resolve_config
@@ -150,9 +202,18 @@ def test_wandb_agent_arguments_parse_as_the_same_overrides() -> None:
 
 
 # -- local runs ---------------------------------------------------------------------------------
-def test_local_grid_runs_each_config_in_its_own_process(tmp_path: Path, fake_fit: list[str]) -> None:
-    spec = sw.parse_sweep({**GRID, "parameters": {**GRID["parameters"],
-                                                  "model.cell": {"values": ["lstm", "gru", "broken"]}}})
+def test_local_grid_runs_each_config_in_its_own_process(
+    tmp_path: Path, fake_fit: list[str]
+) -> None:
+    spec = sw.parse_sweep(
+        {
+            **GRID,
+            "parameters": {
+                **GRID["parameters"],
+                "model.cell": {"values": ["lstm", "gru", "broken"]},
+            },
+        }
+    )
     out = tmp_path / "out"
     messages: list[str] = []
     results = sw.run_local(spec, out, command=fake_fit, workers=2, notify=messages.append)
@@ -171,9 +232,22 @@ def test_local_grid_runs_each_config_in_its_own_process(tmp_path: Path, fake_fit
     csv_path, md_path = sw.write_summary(spec, results, out)
     with open(csv_path, newline="") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == ["run", "status", "model.cell", "optim.lr", "val_mse", "test_mse", "parameters",
-                             "seconds", "run_dir"]  # constant parameters are left out
-    assert [(r["model.cell"], r["status"]) for r in rows][2:5] == [("gru", "ok"), ("gru", "ok"), ("broken", "failed")]
+    assert list(rows[0]) == [
+        "run",
+        "status",
+        "model.cell",
+        "optim.lr",
+        "val_mse",
+        "test_mse",
+        "parameters",
+        "seconds",
+        "run_dir",
+    ]  # constant parameters are left out
+    assert [(r["model.cell"], r["status"]) for r in rows][2:5] == [
+        ("gru", "ok"),
+        ("gru", "ok"),
+        ("broken", "failed"),
+    ]
     assert float(rows[2]["val_mse"]) == pytest.approx(0.01) and rows[4]["val_mse"] == ""
     assert rows[2]["run_dir"] == str(ok.run_dir)
     md = md_path.read_text()
@@ -184,23 +258,46 @@ def test_local_grid_runs_each_config_in_its_own_process(tmp_path: Path, fake_fit
     again = sw.run_local(spec, out, command=fake_fit, workers=1, notify=messages.append)
     assert [r.status for r in again] == ["reused"] * 4 + ["failed"] * 2
     assert len((out / "invocations.txt").read_text().split()) == 8
-    other = sw.parse_sweep({**GRID, "parameters": {"model.cell": {"values": ["rnn"]}, "optim.lr": {"value": 1}}})
+    other = sw.parse_sweep(
+        {**GRID, "parameters": {"model.cell": {"values": ["rnn"]}, "optim.lr": {"value": 1}}}
+    )
     with pytest.raises(ConfigError, match="another sweep"):
         sw.run_local(other, out, command=fake_fit)
 
 
 def test_summary_of_other_layouts_shows_numeric_values() -> None:
     spec = sw.parse_sweep({**GRID, "metric": {"name": "score", "goal": "maximize"}})
-    results = [sw.RunResult(i, f"run-{i}", params, "ok", 0, None, {"score": float(i), "name": "x", "a.b": 2}, Path("log"))
-               for i, params in enumerate(sw.plan_runs(spec))]
+    results = [
+        sw.RunResult(
+            i,
+            f"run-{i}",
+            params,
+            "ok",
+            0,
+            None,
+            {"score": float(i), "name": "x", "a.b": 2},
+            Path("log"),
+        )
+        for i, params in enumerate(sw.plan_runs(spec))
+    ]
     columns, rows = sw.summary_rows(spec, results)
-    assert columns == ["run", "status", "model.cell", "optim.lr", "score", "a.b", "seconds", "run_dir"]
+    assert columns == [
+        "run",
+        "status",
+        "model.cell",
+        "optim.lr",
+        "score",
+        "a.b",
+        "seconds",
+        "run_dir",
+    ]
     assert [r["score"] for r in rows] == [0.0, 1.0, 2.0, 3.0]
     assert sw.best_run(results, spec.metric) is results[-1]
 
 
-def test_cli_runs_locally_when_wandb_is_offline(tmp_path: Path, fake_fit: list[str], monkeypatch,
-                                                capsys) -> None:
+def test_cli_runs_locally_when_wandb_is_offline(
+    tmp_path: Path, fake_fit: list[str], monkeypatch, capsys
+) -> None:
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setattr(sw, "default_command", lambda: fake_fit)
     config = _write(tmp_path, GRID)
@@ -218,7 +315,8 @@ def test_cli_dry_run_and_config_checks(tmp_path: Path, monkeypatch, capsys) -> N
     assert main(["sweep", str(_write(tmp_path, GRID)), "--local", "--dry-run"]) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if "--set" in line]
     assert len(lines) == 4 and lines[0].endswith(
-        "-m seqlab fit --set model.cell=lstm --set optim.lr=0.001 --set trainer.max_epochs=2")
+        "-m seqlab fit --set model.cell=lstm --set optim.lr=0.001 --set trainer.max_epochs=2"
+    )
     bad = _write(tmp_path, {**GRID, "parameters": {"model.cel": {"values": ["lstm"]}}}, "bad.yaml")
     assert main(["sweep", str(bad), "--local", "--dry-run"]) == 2
     assert "model.cel" in capsys.readouterr().err
@@ -243,8 +341,13 @@ def test_register_sends_the_sweep_with_seqlabs_command(monkeypatch) -> None:
 
     sent = {}
     monkeypatch.setattr(wm, "resolve_wandb_mode", lambda mode=None: ("online", "test"))
-    monkeypatch.setattr(wandb, "sweep", lambda sweep, project=None, entity=None: sent.update(
-        sweep=sweep, project=project, entity=entity) or "abc123")
+    monkeypatch.setattr(
+        wandb,
+        "sweep",
+        lambda sweep, project=None, entity=None: (
+            sent.update(sweep=sweep, project=project, entity=entity) or "abc123"
+        ),
+    )
     spec = sw.parse_sweep({**GRID, "project": "cells"})
     sweep_id, agent = sw.register_sweep(spec, entity="lab")
     assert (sweep_id, agent) == ("abc123", "wandb agent lab/cells/abc123")
@@ -252,4 +355,6 @@ def test_register_sends_the_sweep_with_seqlabs_command(monkeypatch) -> None:
     assert sent["sweep"]["command"] == sw.DEFAULT_WANDB_COMMAND
     assert sent["sweep"]["parameters"] == GRID["parameters"]
     assert "project" not in sent["sweep"]
-    assert json.loads(json.dumps(sent["sweep"])) == sent["sweep"]  # plain data, as wandb.sweep needs
+    assert (
+        json.loads(json.dumps(sent["sweep"])) == sent["sweep"]
+    )  # plain data, as wandb.sweep needs

@@ -172,8 +172,13 @@ def test_charlm_without_a_file(monkeypatch):
 
 
 def test_charlm_file_too_short_for_a_batch(tmp_path):
-    msg = setup_error("charlm", DataError, path=str(write(tmp_path / "t.txt", "abc " * 100)),
-                      batch_size=8, seq_len=32)
+    msg = setup_error(
+        "charlm",
+        DataError,
+        path=str(write(tmp_path / "t.txt", "abc " * 100)),
+        batch_size=8,
+        seq_len=32,
+    )
     assert "val part" in msg and "needs 257" in msg and "smaller batch_size" in msg
 
 
@@ -196,30 +201,44 @@ def test_unknown_forecast_dataset_lists_the_bundled_ones():
 
 
 # -- option ranges --------------------------------------------------------------------
-@pytest.mark.parametrize(("name", "options", "expected"), [
-    ("adding", {"seq_len": 0}, "seq_len=0 is invalid: it must be an integer ≥ 2"),
-    ("adding", {"seq_len": 2.5}, "seq_len=2.5"),
-    ("adding", {"n_train": "many"}, "n_train='many'"),
-    ("adding", {"batch_size": 0}, "batch_size=0"),
-    ("adding", {"seed": -1}, "seed=-1"),
-    ("copy", {"delay": 0}, "delay=0 is invalid: it must be an integer ≥ 1"),
-    ("copy", {"num_workers": -2}, "num_workers=-2"),
-    ("digits", {"layout": "cols"}, "layout='cols' is invalid. It must be one of: rows, pixels"),
-    ("digits", {"permute": "maybe"}, "permute='maybe' is invalid: it must be true or false"),
-    ("digits", {"val_fraction": 1.5}, "val_fraction=1.5 is invalid: it must be a number "
-                                      "strictly between 0 and 1"),
-    ("digits", {"val_fraction": 0.5, "test_fraction": 0.5}, "leaves no training data"),
-    ("ucr", {"val_fraction": 0}, "val_fraction=0"),
-    ("text", {"path": "x.csv", "tokens": "bpe"}, "tokens='bpe'"),
-    ("text", {"path": "x.csv", "max_len": 0}, "max_len=0"),
-    ("text", {"path": "x.csv", "max_vocab": 2}, "max_vocab=2 is invalid: it must be an integer ≥ 3"),
-    ("charlm", {"seq_len": 0}, "seq_len=0"),
-    ("charlm", {"test_fraction": -0.1}, "test_fraction=-0.1 is invalid: it must be a number in [0, 1)"),
-    ("forecast", {"context": 0}, "context=0"),
-    ("forecast", {"horizon": -1}, "horizon=-1"),
-    ("forecast", {"scale": "minmax"}, "scale='minmax'"),
-    ("forecast", {"dataset": "co2", "path": "x.csv"}, "not both"),
-])
+@pytest.mark.parametrize(
+    ("name", "options", "expected"),
+    [
+        ("adding", {"seq_len": 0}, "seq_len=0 is invalid: it must be an integer ≥ 2"),
+        ("adding", {"seq_len": 2.5}, "seq_len=2.5"),
+        ("adding", {"n_train": "many"}, "n_train='many'"),
+        ("adding", {"batch_size": 0}, "batch_size=0"),
+        ("adding", {"seed": -1}, "seed=-1"),
+        ("copy", {"delay": 0}, "delay=0 is invalid: it must be an integer ≥ 1"),
+        ("copy", {"num_workers": -2}, "num_workers=-2"),
+        ("digits", {"layout": "cols"}, "layout='cols' is invalid. It must be one of: rows, pixels"),
+        ("digits", {"permute": "maybe"}, "permute='maybe' is invalid: it must be true or false"),
+        (
+            "digits",
+            {"val_fraction": 1.5},
+            "val_fraction=1.5 is invalid: it must be a number strictly between 0 and 1",
+        ),
+        ("digits", {"val_fraction": 0.5, "test_fraction": 0.5}, "leaves no training data"),
+        ("ucr", {"val_fraction": 0}, "val_fraction=0"),
+        ("text", {"path": "x.csv", "tokens": "bpe"}, "tokens='bpe'"),
+        ("text", {"path": "x.csv", "max_len": 0}, "max_len=0"),
+        (
+            "text",
+            {"path": "x.csv", "max_vocab": 2},
+            "max_vocab=2 is invalid: it must be an integer ≥ 3",
+        ),
+        ("charlm", {"seq_len": 0}, "seq_len=0"),
+        (
+            "charlm",
+            {"test_fraction": -0.1},
+            "test_fraction=-0.1 is invalid: it must be a number in [0, 1)",
+        ),
+        ("forecast", {"context": 0}, "context=0"),
+        ("forecast", {"horizon": -1}, "horizon=-1"),
+        ("forecast", {"scale": "minmax"}, "scale='minmax'"),
+        ("forecast", {"dataset": "co2", "path": "x.csv"}, "not both"),
+    ],
+)
 def test_option_out_of_range(name, options, expected):
     with pytest.raises(ConfigError) as exc:
         create_task(name, **options)

@@ -29,8 +29,10 @@ def write_reviews(path: Path, n: int = 120, seed: int = 0) -> Path:
     for i in range(n):
         label = "pos" if i % 3 else "neg"
         words = list(rng.choice(filler, size=int(rng.integers(3, 30))))
-        words.insert(int(rng.integers(0, len(words))), str(rng.choice(good if label == "pos" else bad)))
-        rows.append(f"\"{' '.join(words).capitalize()}, really!\",{label}")
+        words.insert(
+            int(rng.integers(0, len(words))), str(rng.choice(good if label == "pos" else bad))
+        )
+        rows.append(f'"{" ".join(words).capitalize()}, really!",{label}')
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
     return path
 
@@ -126,7 +128,8 @@ def batches(loader) -> list[dict]:
 
 def same(a: list[dict], b: list[dict]) -> bool:
     return len(a) == len(b) and all(
-        all(torch.equal(p[k], q[k]) for k in ("x", "lengths", "y")) for p, q in zip(a, b, strict=True)
+        all(torch.equal(p[k], q[k]) for k in ("x", "lengths", "y"))
+        for p, q in zip(a, b, strict=True)
     )
 
 
@@ -137,7 +140,11 @@ def test_builtin_tasks_are_registered_with_static_facts():
         cls = get_task(name)
         assert issubclass(cls, Task) and cls.name == name
         assert cls.description and cls.output_kind in (
-            "classification", "tagging", "regression", "language_model")
+            "classification",
+            "tagging",
+            "regression",
+            "language_model",
+        )
         assert REGISTRY.source(name).builtin
     assert get_task("charlm").supports_bidirectional is False
 
@@ -150,8 +157,11 @@ def test_unknown_task_option_names_the_options():
 
 def test_third_party_task_found_through_a_real_entry_point(make_distribution, tmp_path):
     make_distribution(
-        "acme-tasks", "0.3.1", {"seqlab.tasks": {"parity": "acme_parity:Parity"}},
-        {"acme_parity": """
+        "acme-tasks",
+        "0.3.1",
+        {"seqlab.tasks": {"parity": "acme_parity:Parity"}},
+        {
+            "acme_parity": """
             import torch
             from torch.utils.data import DataLoader, TensorDataset
             from seqlab.tasks import Task, TaskInfo
@@ -174,7 +184,8 @@ def test_third_party_task_found_through_a_real_entry_point(make_distribution, tm
                     y = self.x.sum((1, 2)).long() % 2
                     lengths = torch.full((64,), self.bits)
                     return [{"x": self.x, "lengths": lengths, "y": y}]
-        """},
+        """
+        },
     )
     assert "parity" in list_tasks()
     src = REGISTRY.source("parity")
@@ -223,8 +234,10 @@ def test_same_seed_same_batches_in_the_same_order(case, tmp_path):
         assert not same(first_a, second_a)  # a new order every epoch
 
 
-@pytest.mark.parametrize("case", ["adding", "copy", "ucr-variable-length", "text-word",
-                                  "charlm", "forecast-csv", "digits-rows"])
+@pytest.mark.parametrize(
+    "case",
+    ["adding", "copy", "ucr-variable-length", "text-word", "charlm", "forecast-csv", "digits-rows"],
+)
 def test_workers_give_the_same_batches(case, tmp_path):
     single = build(case, tmp_path, seed=1, batch_size=8)
     multi = build(case, tmp_path, seed=1, batch_size=8, num_workers=2)
@@ -279,14 +292,19 @@ def test_digits_layouts_scaling_and_stratified_split():
     assert float(rows.splits.train.x.min()) == 0.0 and float(rows.splits.train.x.max()) == 1.0
     sizes = rows.info.extra["sizes"]
     assert sizes == {"train": 1258, "val": 180, "test": 359}
-    overall = torch.bincount(torch.cat([rows.splits.train.y, rows.splits.val.y,
-                                        rows.splits.test.y]), minlength=10) / 1797
+    overall = (
+        torch.bincount(
+            torch.cat([rows.splits.train.y, rows.splits.val.y, rows.splits.test.y]), minlength=10
+        )
+        / 1797
+    )
     for split in (rows.splits.val, rows.splits.test):
         share = torch.bincount(split.y, minlength=10) / len(split)
         assert (share - overall).abs().max() < 0.01  # stratified
     majority = int(torch.bincount(rows.splits.train.y).argmax())
     assert rows.info.baseline("test").value == pytest.approx(
-        float((rows.splits.test.y == majority).double().mean()))
+        float((rows.splits.test.y == majority).double().mean())
+    )
     assert not torch.equal(create_task("digits", seed=8).splits.val.x, rows.splits.val.x)
 
 
@@ -328,10 +346,12 @@ def test_ucr_variable_length_is_padded_not_truncated():
     from seqlab.tasks.ucr import aeon_data_dir
 
     task = create_task("ucr", dataset="JapaneseVowels", znorm=False)
-    raw_train, _ = load_classification("JapaneseVowels", split="train",
-                                       extract_path=str(aeon_data_dir()))
-    raw_test, _ = load_classification("JapaneseVowels", split="test",
-                                      extract_path=str(aeon_data_dir()))
+    raw_train, _ = load_classification(
+        "JapaneseVowels", split="train", extract_path=str(aeon_data_dir())
+    )
+    raw_test, _ = load_classification(
+        "JapaneseVowels", split="test", extract_path=str(aeon_data_dir())
+    )
     s = task.splits
     assert int(s.train.lengths.sum() + s.val.lengths.sum()) == sum(r.shape[1] for r in raw_train)
     assert sorted(s.test.lengths.tolist()) == sorted(r.shape[1] for r in raw_test)
@@ -348,10 +368,18 @@ def test_ucr_variable_length_is_padded_not_truncated():
 # -- text -----------------------------------------------------------------------------
 def test_text_vocabulary_is_built_on_train_only(tmp_path):
     path = tmp_path / "t.jsonl"
-    rows = [{"text": f"common words here {'good' if i % 2 else 'bad'}", "label": i % 2,
-             "split": "train"} for i in range(20)]
-    rows += [{"text": "zebra common", "label": 1, "split": "test"},
-             {"text": "quokka words", "label": 0, "split": "test"}]
+    rows = [
+        {
+            "text": f"common words here {'good' if i % 2 else 'bad'}",
+            "label": i % 2,
+            "split": "train",
+        }
+        for i in range(20)
+    ]
+    rows += [
+        {"text": "zebra common", "label": 1, "split": "test"},
+        {"text": "quokka words", "label": 0, "split": "test"},
+    ]
     path.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
     task = create_task("text", path=str(path), split_column="split", val_fraction=0.2)
     info = task.info
@@ -366,8 +394,9 @@ def test_text_vocabulary_is_built_on_train_only(tmp_path):
 
 def test_text_truncates_long_texts_and_caps_the_vocabulary(tmp_path):
     path = tmp_path / "t.tsv"
-    lines = ["label\ttext"] + [f"{'a' if i % 2 else 'b'}\t" + " ".join(f"w{j}" for j in range(i + 1))
-                               for i in range(40)]
+    lines = ["label\ttext"] + [
+        f"{'a' if i % 2 else 'b'}\t" + " ".join(f"w{j}" for j in range(i + 1)) for i in range(40)
+    ]
     path.write_text("\n".join(lines), encoding="utf-8")
     task = create_task("text", path=str(path), max_len=7, max_vocab=5)
     info = task.info
@@ -381,13 +410,15 @@ def test_text_truncates_long_texts_and_caps_the_vocabulary(tmp_path):
 
 def test_text_char_tokens_and_lowercase(tmp_path):
     path = tmp_path / "t.csv"
-    path.write_text("text,label\nAbC,x\nabc,y\nABC,x\naBc,y\nabc,x\nCab,y\nbca,x\nacb,y\n"
-                    "cba,x\nbac,y\n", encoding="utf-8")
-    task = create_task("text", path=str(path), tokens="char", val_fraction=0.2,
-                       test_fraction=0.2)
+    path.write_text(
+        "text,label\nAbC,x\nabc,y\nABC,x\naBc,y\nabc,x\nCab,y\nbca,x\nacb,y\ncba,x\nbac,y\n",
+        encoding="utf-8",
+    )
+    task = create_task("text", path=str(path), tokens="char", val_fraction=0.2, test_fraction=0.2)
     assert set(task.info.itos[2:]) == {"a", "b", "c"}
-    upper = create_task("text", path=str(path), tokens="char", lowercase=False,
-                        val_fraction=0.2, test_fraction=0.2)
+    upper = create_task(
+        "text", path=str(path), tokens="char", lowercase=False, val_fraction=0.2, test_fraction=0.2
+    )
     assert {"A", "B", "C"} & set(upper.info.itos)
 
 
@@ -398,16 +429,20 @@ def test_text_from_a_hugging_face_dataset(monkeypatch):
         def __init__(self, texts, labels):
             self.data = {"sentence": texts, "label": labels}
             self.column_names = ["sentence", "label"]
-            self.features = {"sentence": object(),
-                             "label": types.SimpleNamespace(names=["negative", "positive"])}
+            self.features = {
+                "sentence": object(),
+                "label": types.SimpleNamespace(names=["negative", "positive"]),
+            }
 
         def __getitem__(self, column):
             return self.data[column]
 
     fake = types.ModuleType("datasets")
     fake.load_dataset = lambda name, config=None: {
-        "train": Split([f"good film {i}" if i % 2 else f"bad film {i}" for i in range(20)],
-                       [i % 2 for i in range(20)]),
+        "train": Split(
+            [f"good film {i}" if i % 2 else f"bad film {i}" for i in range(20)],
+            [i % 2 for i in range(20)],
+        ),
         "validation": Split(["good", "bad"], [1, 0]),
         "test": Split(["bad bad", "good good", "meh"], [0, 1, 0]),
         "unsupervised": Split(["x"], [0]),
@@ -465,8 +500,7 @@ def test_charlm_ranks_read_their_own_contiguous_streams(tmp_path):
     from types import SimpleNamespace
 
     path = str(charlm_prefix(tmp_path, 200_000))
-    whole = batches(create_task("charlm", path=path, batch_size=6, seq_len=16)
-                    .train_dataloader())
+    whole = batches(create_task("charlm", path=path, batch_size=6, seq_len=16).train_dataloader())
     per_rank = []
     for rank in (0, 1):
         task = create_task("charlm", path=path, batch_size=3, seq_len=16)
@@ -506,23 +540,24 @@ def test_forecast_sunspots_windows_scaler_and_naive_baseline():
     # Train window i forecasts steps 10+i..12+i from steps i..9+i.
     scaled = torch.from_numpy(((raw - mean) / std).astype(np.float32))
     assert torch.allclose(s.train.x[5, :, 0], scaled[5:15]) and torch.allclose(
-        s.train.y[5, :, 0], scaled[15:18])
+        s.train.y[5, :, 0], scaled[15:18]
+    )
     assert len(s.train) == 216 - 10 - 3 + 1
     # Val windows forecast from step 216 on; their context may reach back into train.
     assert torch.allclose(s.val.y[0, :, 0], scaled[216:219])
     assert torch.allclose(s.val.x[0, :, 0], scaled[206:216])
     assert len(s.val) == 47 - 3 + 1 and len(s.test) == 46 - 3 + 1
     naive = s.test.x[:, -1:, :].expand(-1, 3, -1)
-    assert info.baseline("test").value == pytest.approx(float(((s.test.y - naive) ** 2).mean()),
-                                                        rel=1e-5)
+    assert info.baseline("test").value == pytest.approx(
+        float(((s.test.y - naive) ** 2).mean()), rel=1e-5
+    )
     mae = next(b for b in info.baselines if b.metric == "mae" and b.split == "test")
     assert mae.value == pytest.approx(float((s.test.y - naive).abs().mean()), rel=1e-5)
 
 
 def test_forecast_csv_multivariate_with_a_target_column(tmp_path):
     path = write_series_csv(tmp_path / "s.csv", n=100)
-    task = create_task("forecast", path=str(path), target="b", context=5, horizon=2,
-                       scale="none")
+    task = create_task("forecast", path=str(path), target="b", context=5, horizon=2, scale="none")
     info = task.info
     assert info.extra["columns"] == ["a", "b"]  # the date column is skipped
     assert info.input_size == 2 and info.target_shape == (2, 1)
@@ -568,8 +603,12 @@ def test_cli_lists_tasks_and_shows_one(monkeypatch, capsys):
 
 
 def test_cli_lists_a_plugin_task_as_a_plugin(make_distribution, monkeypatch, capsys):
-    make_distribution("acme-tasks", "1.0", {"seqlab.tasks": {"echo": "acme_echo:Echo"}},
-                      {"acme_echo": """
+    make_distribution(
+        "acme-tasks",
+        "1.0",
+        {"seqlab.tasks": {"echo": "acme_echo:Echo"}},
+        {
+            "acme_echo": """
                           from seqlab.tasks import Task
 
                           class Echo(Task):
@@ -578,7 +617,9 @@ def test_cli_lists_a_plugin_task_as_a_plugin(make_distribution, monkeypatch, cap
 
                               def __init__(self, batch_size=32, seed=0, num_workers=0, n=3):
                                   super().__init__(batch_size, seed, num_workers)
-                      """})
+                      """
+        },
+    )
     monkeypatch.setattr(console, "_width", 200)  # restored to None (auto) after
     assert main(["tasks", "-p", "echo"]) == 0
     out = capsys.readouterr().out
@@ -618,9 +659,15 @@ def test_a_lightning_trainer_sees_the_task_batches_in_order(case, tmp_path):
 
     task = build(case, tmp_path, batch_size=8)
     probe = Probe(task.info)
-    L.Trainer(max_steps=4, limit_val_batches=2, logger=False, enable_checkpointing=False,
-              enable_progress_bar=False, enable_model_summary=False,
-              accelerator="cpu").fit(probe, datamodule=task)
+    L.Trainer(
+        max_steps=4,
+        limit_val_batches=2,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+    ).fit(probe, datamodule=task)
     expected = batches(build(case, tmp_path, batch_size=8).train_dataloader())[:4]
     assert len(probe.seen) == 4
     assert all(torch.equal(s, e["x"]) for s, e in zip(probe.seen, expected, strict=True))

@@ -23,8 +23,13 @@ CASES = list(itertools.product(TORCH, (1, 2), (False, True), (False, True), (Tru
 
 
 def _torch_module(kind: str, num_layers: int, bidirectional: bool) -> nn.RNNBase:
-    kwargs = dict(input_size=5, hidden_size=7, num_layers=num_layers, batch_first=True,
-                  bidirectional=bidirectional)
+    kwargs = dict(
+        input_size=5,
+        hidden_size=7,
+        num_layers=num_layers,
+        batch_first=True,
+        bidirectional=bidirectional,
+    )
     if kind.startswith("rnn"):
         kwargs["nonlinearity"] = kind.split("_")[1]
     return TORCH[kind](**kwargs)
@@ -36,9 +41,14 @@ def _ours_state_to_torch(states, kind):
     return torch.stack(states)
 
 
-@pytest.mark.parametrize(("kind", "num_layers", "bidirectional", "variable", "fused"), CASES,
-                         ids=[f"{k}-L{n}-{'bi' if b else 'uni'}-{'var' if v else 'full'}-{'fused' if f else 'step'}"
-                              for k, n, b, v, f in CASES])
+@pytest.mark.parametrize(
+    ("kind", "num_layers", "bidirectional", "variable", "fused"),
+    CASES,
+    ids=[
+        f"{k}-L{n}-{'bi' if b else 'uni'}-{'var' if v else 'full'}-{'fused' if f else 'step'}"
+        for k, n, b, v, f in CASES
+    ],
+)
 def test_matches_torch_nn(kind, num_layers, bidirectional, variable, fused):
     torch.manual_seed(0)
     ref = _torch_module(kind, num_layers, bidirectional)
@@ -64,13 +74,18 @@ def test_matches_torch_nn(kind, num_layers, bidirectional, variable, fused):
 
     torch.testing.assert_close(out, ref_out, atol=ATOL, rtol=0)
     final_t = _ours_state_to_torch(final, kind)
-    for a, b in zip(final_t if kind == "lstm" else (final_t,),
-                    ref_final if kind == "lstm" else (ref_final,), strict=True):
+    for a, b in zip(
+        final_t if kind == "lstm" else (final_t,),
+        ref_final if kind == "lstm" else (ref_final,),
+        strict=True,
+    ):
         torch.testing.assert_close(a, b, atol=ATOL, rtol=0)
 
     # Gradients of a loss touching outputs and final states.
     w = torch.randn_like(out)
-    loss_ref = (ref_out * w).sum() + sum(t.sum() for t in (ref_final if kind == "lstm" else (ref_final,)))
+    loss_ref = (ref_out * w).sum() + sum(
+        t.sum() for t in (ref_final if kind == "lstm" else (ref_final,))
+    )
     loss_ours = (out * w).sum() + sum(t.sum() for t in (final_t if kind == "lstm" else (final_t,)))
     loss_ref.backward()
     loss_ours.backward()
@@ -80,9 +95,13 @@ def test_matches_torch_nn(kind, num_layers, bidirectional, variable, fused):
             cell = ours.cells[layer * d + di]
             suffix = f"_l{layer}" + ("_reverse" if di else "")
             for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-                torch.testing.assert_close(getattr(cell, name).grad,
-                                           getattr(ref, name + suffix).grad, atol=ATOL, rtol=0,
-                                           msg=f"grad of {name}{suffix}")
+                torch.testing.assert_close(
+                    getattr(cell, name).grad,
+                    getattr(ref, name + suffix).grad,
+                    atol=ATOL,
+                    rtol=0,
+                    msg=f"grad of {name}{suffix}",
+                )
 
 
 @pytest.mark.parametrize("kind", list(TORCH))
@@ -101,10 +120,14 @@ def test_from_torch_time_major_module_gives_same_results_on_transposed_input():
     ref = nn.GRU(5, 7, num_layers=2)  # batch_first=False
     ours = Recurrent.from_torch(ref)
     x = torch.randn(6, 3, 5)  # (T, B, F)
-    torch.testing.assert_close(ours(x.transpose(0, 1))[0], ref(x)[0].transpose(0, 1), atol=ATOL, rtol=0)
+    torch.testing.assert_close(
+        ours(x.transpose(0, 1))[0], ref(x)[0].transpose(0, 1), atol=ATOL, rtol=0
+    )
 
 
-@pytest.mark.parametrize(("name", "torch_cls"), [("lstm", nn.LSTMCell), ("gru", nn.GRUCell), ("rnn", nn.RNNCell)])
+@pytest.mark.parametrize(
+    ("name", "torch_cls"), [("lstm", nn.LSTMCell), ("gru", nn.GRUCell), ("rnn", nn.RNNCell)]
+)
 def test_default_initialisation_matches_torch_under_the_same_seed(name, torch_cls):
     options = {"forget_bias": 0.0} if name == "lstm" else {}
     torch.manual_seed(3)

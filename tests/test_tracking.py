@@ -163,8 +163,22 @@ def test_scrub_masks_secret_keys_env_values_and_known_tokens(monkeypatch) -> Non
     assert clean["notes"] == [f"endpoint https://h/?t={MASK}", MASK]
     assert clean["db"] == {"credentials": {"user": MASK, "pass": MASK}}
     assert config["wandb"]["api_key"] == FAKE_WANDB_KEY  # the input is not modified
-    argv = ["fit", "--set", "wandb.api_key=k3y-value", "--hf-token", "abcdefgh", f"--note={FAKE_SERVICE_TOKEN}"]
-    assert scrub_argv(argv) == ["fit", "--set", f"wandb.api_key={MASK}", "--hf-token", MASK, f"--note={MASK}"]
+    argv = [
+        "fit",
+        "--set",
+        "wandb.api_key=k3y-value",
+        "--hf-token",
+        "abcdefgh",
+        f"--note={FAKE_SERVICE_TOKEN}",
+    ]
+    assert scrub_argv(argv) == [
+        "fit",
+        "--set",
+        f"wandb.api_key={MASK}",
+        "--hf-token",
+        MASK,
+        f"--note={MASK}",
+    ]
 
 
 # -- loggers ------------------------------------------------------------------------------------
@@ -174,10 +188,15 @@ def test_logger_choices(isolated: Path, monkeypatch) -> None:
         assert [type(lg) for lg in loggers] == [RunCSVLogger]
         assert Path(loggers[0].log_dir) == isolated / choice
     tb = build_loggers("tensorboard", isolated / "tb")
-    assert isinstance(tb[1], TensorBoardLogger) and Path(tb[1].log_dir) == isolated / "tb" / "tensorboard"
+    assert (
+        isinstance(tb[1], TensorBoardLogger)
+        and Path(tb[1].log_dir) == isolated / "tb" / "tensorboard"
+    )
     monkeypatch.setenv("WANDB_MODE", "disabled")
     said = []
-    assert [type(lg) for lg in build_loggers("wandb", isolated / "w", notify=said.append)] == [RunCSVLogger]
+    assert [type(lg) for lg in build_loggers("wandb", isolated / "w", notify=said.append)] == [
+        RunCSVLogger
+    ]
     assert "disabled" in said[0]
     with pytest.raises(ConfigError, match="Did you mean 'wandb'"):
         build_loggers("wandbb", isolated / "x")
@@ -197,8 +216,11 @@ def test_csv_logger_continues_an_existing_metrics_file(tmp_path: Path) -> None:
 
 def test_run_id_and_sync_hint_from_directory_names(tmp_path: Path) -> None:
     assert sync_hint(tmp_path) is None and wandb_run_id(tmp_path) is None
-    for name in ("offline-run-20260101_120000-aaaa1111", "offline-run-20260102_090000-bbbb2222",
-                 "run-20251231_000000-cccc3333"):
+    for name in (
+        "offline-run-20260101_120000-aaaa1111",
+        "offline-run-20260102_090000-bbbb2222",
+        "run-20251231_000000-cccc3333",
+    ):
         (tmp_path / "wandb" / name).mkdir(parents=True)
     assert wandb_run_id(tmp_path) == "bbbb2222"
     hint = sync_hint(tmp_path)
@@ -214,9 +236,17 @@ class TinyCharLM(L.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self.automatic_optimization = False
-        self.info = TaskInfo("language_model", "tokens", len(VOCAB), len(VOCAB), "ce", "min",
-                             vocab_size=len(VOCAB), itos=tuple(VOCAB),
-                             baselines=(Baseline("ce", 1.79, "unigram frequencies"),))
+        self.info = TaskInfo(
+            "language_model",
+            "tokens",
+            len(VOCAB),
+            len(VOCAB),
+            "ce",
+            "min",
+            vocab_size=len(VOCAB),
+            itos=tuple(VOCAB),
+            baselines=(Baseline("ce", 1.79, "unigram frequencies"),),
+        )
         self.embedding = nn.Embedding(len(VOCAB), 8)
         self.recurrent = Recurrent("lstm", 8, 16)
         self.decoder = nn.Linear(16, len(VOCAB))
@@ -230,8 +260,10 @@ class TinyCharLM(L.LightningModule):
         x, y = batch
         state = None
         for start in (0, 4):
-            logits, state = self(x[:, start:start + 4], state)
-            loss = F.cross_entropy(logits.reshape(-1, len(VOCAB)), y[:, start:start + 4].reshape(-1))
+            logits, state = self(x[:, start : start + 4], state)
+            loss = F.cross_entropy(
+                logits.reshape(-1, len(VOCAB)), y[:, start : start + 4].reshape(-1)
+            )
             opt.zero_grad()
             self.manual_backward(loss)
             opt.step()
@@ -246,8 +278,9 @@ class TinyCharLM(L.LightningModule):
     def configure_optimizers(self):
         return torch.optim.Adam(self.parameters(), lr=1e-2)
 
-    def generate(self, prompt: list[int], length: int, temperature: float = 1.0,
-                 top_k: int | None = None) -> list[int]:
+    def generate(
+        self, prompt: list[int], length: int, temperature: float = 1.0, top_k: int | None = None
+    ) -> list[int]:
         """seqlab's LanguageModel.generate contract (without a generator argument)."""
         logits, state = self(torch.tensor([prompt]))
         out = []
@@ -261,7 +294,9 @@ class TinyCharLM(L.LightningModule):
 def _char_batches(n: int, seed: int) -> torch.utils.data.DataLoader:
     g = torch.Generator().manual_seed(seed)
     ids = torch.randint(0, len(VOCAB), (n, 9), generator=g)
-    return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(ids[:, :-1], ids[:, 1:]), batch_size=4)
+    return torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(ids[:, :-1], ids[:, 1:]), batch_size=4
+    )
 
 
 @pytest.fixture(scope="module")
@@ -284,17 +319,33 @@ def offline_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     }
     said: list[str] = []
     loggers = build_loggers(
-        "wandb", run_dir, project="seqlab-tests", group="g1", tags="a,b", name="charlm-lstm",
-        log_model=True, config_dict=config, notify=said.append,
+        "wandb",
+        run_dir,
+        project="seqlab-tests",
+        group="g1",
+        tags="a,b",
+        name="charlm-lstm",
+        log_model=True,
+        config_dict=config,
+        notify=said.append,
         run_metadata=describe_run(model, cell="lstm", task="charlm", task_info=model.info),
     )
-    checkpoint = ModelCheckpoint(dirpath=run_dir / "checkpoints", monitor="val_loss", save_last=True, save_top_k=1)
+    checkpoint = ModelCheckpoint(
+        dirpath=run_dir / "checkpoints", monitor="val_loss", save_last=True, save_top_k=1
+    )
     samples = TextSamples(run_dir, prompts=("ab", "c", "xyz"), temperatures=(0.5, 1.0), length=12)
     trainer = L.Trainer(
-        max_epochs=1, accelerator="cpu", devices=1, logger=loggers,
+        max_epochs=1,
+        accelerator="cpu",
+        devices=1,
+        logger=loggers,
         callbacks=[checkpoint, samples, GradientFlow(every_n_steps=2, run_dir=run_dir)],
-        val_check_interval=4, limit_val_batches=2, log_every_n_steps=2, num_sanity_val_steps=1,
-        enable_progress_bar=False, enable_model_summary=False,
+        val_check_interval=4,
+        limit_val_batches=2,
+        log_every_n_steps=2,
+        num_sanity_val_steps=1,
+        enable_progress_bar=False,
+        enable_model_summary=False,
     )
     trainer.fit(model, _char_batches(32, 0), _char_batches(8, 1))
     finish_loggers(loggers)
@@ -304,8 +355,15 @@ def offline_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
 
 def test_offline_run_holds_the_nested_config_and_metadata(offline_run) -> None:
     run = offline_run["run"]
-    assert offline_run["said"] == ["WANDB_MODE=offline: W&B runs offline; upload later with `wandb sync`"]
-    assert (run.project, run.name, run.group, run.tags) == ("seqlab-tests", "charlm-lstm", "g1", ["a", "b"])
+    assert offline_run["said"] == [
+        "WANDB_MODE=offline: W&B runs offline; upload later with `wandb sync`"
+    ]
+    assert (run.project, run.name, run.group, run.tags) == (
+        "seqlab-tests",
+        "charlm-lstm",
+        "g1",
+        ["a", "b"],
+    )
     assert run.config["model"] == {"cell": "lstm", "hidden_size": 16, "cell_options": {}}
     assert run.config["optim"] == {"lr": 0.01}
     assert run.config["wandb"] == {"api_key": MASK}
@@ -313,22 +371,40 @@ def test_offline_run_holds_the_nested_config_and_metadata(offline_run) -> None:
     assert run.config["hparams"] == {"api_token": MASK}
     meta = run.config["meta"]
     n_params = sum(p.numel() for p in TinyCharLM().parameters())
-    assert meta["parameters"] == {"total": n_params, "trainable": n_params,
-                                  "recurrent": sum(p.numel() for p in Recurrent("lstm", 8, 16).parameters())}
-    assert meta["cell"] == {"name": "lstm", "source": "seqlab", "version": meta["seqlab_version"], "builtin": True}
-    assert meta["task"]["baseline"] == {"metric": "ce", "value": 1.79, "description": "unigram frequencies",
-                                        "split": "val"}
+    assert meta["parameters"] == {
+        "total": n_params,
+        "trainable": n_params,
+        "recurrent": sum(p.numel() for p in Recurrent("lstm", 8, 16).parameters()),
+    }
+    assert meta["cell"] == {
+        "name": "lstm",
+        "source": "seqlab",
+        "version": meta["seqlab_version"],
+        "builtin": True,
+    }
+    assert meta["task"]["baseline"] == {
+        "metric": "ce",
+        "value": 1.79,
+        "description": "unigram frequencies",
+        "split": "val",
+    }
     assert len(meta["seqlab_git"]["commit"]) == 40
     assert run.exit_code == 0
 
 
 def test_history_uses_the_trainer_global_step_axis(offline_run) -> None:
     run, run_dir = offline_run["run"], offline_run["run_dir"]
-    assert {"name": "", "glob_name": "*", "step_metric": "trainer/global_step"} in run.metric_definitions
+    assert {
+        "name": "",
+        "glob_name": "*",
+        "step_metric": "trainer/global_step",
+    } in run.metric_definitions
     val = run.metric("val_loss")
     assert [step for step, _ in val] == [3, 7]  # after the 4th and the 8th batch
     with open(run_dir / "metrics.csv", newline="") as f:
-        csv_val = [(int(r["step"]), float(r["val_loss"])) for r in csv.DictReader(f) if r["val_loss"]]
+        csv_val = [
+            (int(r["step"]), float(r["val_loss"])) for r in csv.DictReader(f) if r["val_loss"]
+        ]
     assert [(s, pytest.approx(v)) for s, v in csv_val] == val
     assert [s for s, _ in run.metric("train_loss")] == [1, 3, 5, 7]
     assert run.summary["val_loss"] == val[-1][1]
@@ -340,11 +416,16 @@ def test_samples_table_and_jsonl(offline_run) -> None:
     for table in tables:
         assert table["columns"] == ["prompt", "temperature", "text", "step"]
         assert [(r["prompt"], r["temperature"]) for r in table["rows"]] == [
-            ("ab", 0.5), ("ab", 1.0), ("c", 0.5), ("c", 1.0)]  # "xyz" is outside the vocabulary
+            ("ab", 0.5),
+            ("ab", 1.0),
+            ("c", 0.5),
+            ("c", 1.0),
+        ]  # "xyz" is outside the vocabulary
         assert all(len(r["text"]) == 12 and set(r["text"]) <= set(VOCAB) for r in table["rows"])
     lines = read_samples(offline_run["run_dir"])
     assert [(r["step"], r["prompt"], r["text"]) for r in lines] == [
-        (t["step"], r["prompt"], r["text"]) for t in tables for r in t["rows"]]
+        (t["step"], r["prompt"], r["text"]) for t in tables for r in t["rows"]
+    ]
 
 
 def test_grad_flow_ratio_and_heatmap_in_the_run(offline_run) -> None:
@@ -399,20 +480,37 @@ def test_reader_agrees_with_wandb_leet_inspect(offline_run) -> None:
     if wandb_cli is None:
         pytest.skip("the wandb command is not on PATH")
     run = offline_run["run"]
-    out = subprocess.run([wandb_cli, "leet", "inspect", "--json", str(run.path)], capture_output=True,
-                         text=True, timeout=60, check=True).stdout
+    out = subprocess.run(
+        [wandb_cli, "leet", "inspect", "--json", str(run.path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
     records = [json.loads(line) for line in out.splitlines() if line.strip()]
     history = [r["history"]["item"] for r in records if r["type"] == "history"]
     assert [h.get("val_loss") for h in history] == [h.get("val_loss") for h in run.history]
-    assert [h.get("trainer/global_step") for h in history] == [h.get("trainer/global_step") for h in run.history]
+    assert [h.get("trainer/global_step") for h in history] == [
+        h.get("trainer/global_step") for h in run.history
+    ]
 
 
-def test_samples_from_seqlabs_language_model_are_reproducible_and_leave_the_rng_alone(tmp_path) -> None:
+def test_samples_from_seqlabs_language_model_are_reproducible_and_leave_the_rng_alone(
+    tmp_path,
+) -> None:
     from seqlab.config import ModelConfig, OptimConfig
     from seqlab.models import LanguageModel
 
-    info = TaskInfo("language_model", "tokens", len(VOCAB), len(VOCAB), "ce", "min",
-                    vocab_size=len(VOCAB), itos=tuple(VOCAB))
+    info = TaskInfo(
+        "language_model",
+        "tokens",
+        len(VOCAB),
+        len(VOCAB),
+        "ce",
+        "min",
+        vocab_size=len(VOCAB),
+        itos=tuple(VOCAB),
+    )
     model = LanguageModel(ModelConfig(cell="gru", hidden_size=8), OptimConfig(), info)
     samples = TextSamples(tmp_path, prompts=("ab", "xyz", "c"), temperatures=(0.5, 1.0), length=10)
     torch.manual_seed(0)
@@ -421,13 +519,21 @@ def test_samples_from_seqlabs_language_model_are_reproducible_and_leave_the_rng_
     rows = samples.generate_rows(model, step=3)
     assert torch.equal(torch.rand(3), expected_draw)
     assert [(r["prompt"], r["temperature"], r["step"]) for r in rows] == [
-        ("ab", 0.5, 3), ("ab", 1.0, 3), ("c", 0.5, 3), ("c", 1.0, 3)]
+        ("ab", 0.5, 3),
+        ("ab", 1.0, 3),
+        ("c", 0.5, 3),
+        ("c", 1.0, 3),
+    ]
     assert all(len(r["text"]) == 10 and set(r["text"]) <= set(VOCAB) for r in rows)
     assert samples.generate_rows(model, step=3) == rows
     assert model.training
-    words = TaskInfo("language_model", "tokens", 3, 3, "ce", "min", vocab_size=3, itos=("the", "cat", "sat"))
+    words = TaskInfo(
+        "language_model", "tokens", 3, 3, "ce", "min", vocab_size=3, itos=("the", "cat", "sat")
+    )
     word_model = LanguageModel(ModelConfig(cell="gru", hidden_size=8), OptimConfig(), words)
-    word_rows = TextSamples(tmp_path, prompts=("the cat", "dog"), temperatures=(1.0,), length=4).generate_rows(word_model, 0)
+    word_rows = TextSamples(
+        tmp_path, prompts=("the cat", "dog"), temperatures=(1.0,), length=4
+    ).generate_rows(word_model, 0)
     assert [r["prompt"] for r in word_rows] == ["the cat"]
     assert len(word_rows[0]["text"].split()) == 4
 
@@ -442,8 +548,13 @@ def test_online_start_failure_falls_back_to_offline(isolated: Path, monkeypatch)
     said: list[str] = []
     run_dir = isolated / "run"
     run_dir.mkdir()
-    logger = _wandb_logger_class()(save_dir=str(run_dir), project="p", mode="online", notify=said.append,
-                                   settings=wandb.Settings(silent=True, init_timeout=2))
+    logger = _wandb_logger_class()(
+        save_dir=str(run_dir),
+        project="p",
+        mode="online",
+        notify=said.append,
+        settings=wandb.Settings(silent=True, init_timeout=2),
+    )
     try:
         assert logger.experiment.settings.mode == "offline"
         logger.experiment.log({"x": 1.0})
@@ -493,8 +604,14 @@ def test_ddp_fit_makes_one_wandb_run(isolated: Path) -> None:
     script.write_text(DDP_SCRIPT)
     run_dir = isolated / "run"
     env = {**os.environ, "WANDB_MODE": "offline", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    proc = subprocess.run([sys.executable, str(script), str(run_dir)], capture_output=True, text=True,
-                          timeout=300, env=env, cwd=isolated)
+    proc = subprocess.run(
+        [sys.executable, str(script), str(run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=isolated,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     files = list(run_dir.rglob("run-*.wandb"))
     assert len(files) == 1

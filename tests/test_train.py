@@ -30,12 +30,20 @@ from seqlab.training import (
 from seqlab.training.checkpoint import atomic_write
 
 TINY = {
-    "model.hidden_size": 8, "task.batch_size": 32,
-    "trainer.max_steps": 4, "trainer.max_epochs": None, "trainer.num_sanity_val_steps": 0,
-    "log.every_n_steps": 1, "run.quiet": True,
+    "model.hidden_size": 8,
+    "task.batch_size": 32,
+    "trainer.max_steps": 4,
+    "trainer.max_epochs": None,
+    "trainer.num_sanity_val_steps": 0,
+    "log.every_n_steps": 1,
+    "run.quiet": True,
 }
-TINY_ADDING = {"task.options.n_train": 96, "task.options.n_val": 32, "task.options.n_test": 32,
-               "task.options.seq_len": 6}
+TINY_ADDING = {
+    "task.options.n_train": 96,
+    "task.options.n_val": 32,
+    "task.options.n_test": 32,
+    "task.options.seq_len": 6,
+}
 
 
 def tiny(tmp_path: Path, **flags) -> Config:
@@ -55,15 +63,27 @@ def text_file(tmp_path: Path, chars: int = 12_000) -> Path:
 
 
 def charlm(tmp_path: Path, **flags) -> Config:
-    return tiny(tmp_path, **{"task.name": "charlm", "task.options.path": str(text_file(tmp_path)),
-                             "task.options.seq_len": 16, "task.batch_size": 8,
-                             "model.tbptt_steps": 8, "trainer.limit_val_batches": 2,
-                             "trainer.limit_train_batches": 4, **flags})
+    return tiny(
+        tmp_path,
+        **{
+            "task.name": "charlm",
+            "task.options.path": str(text_file(tmp_path)),
+            "task.options.seq_len": 16,
+            "task.batch_size": 8,
+            "model.tbptt_steps": 8,
+            "trainer.limit_val_batches": 2,
+            "trainer.limit_train_batches": 4,
+            **flags,
+        },
+    )
 
 
 def train_curve(run_dir: Path) -> list[tuple[float, float]]:
-    return [(r["step"], r["train_loss"]) for r in read_metrics(run_dir / "metrics.csv")
-            if r.get("train_loss") is not None]
+    return [
+        (r["step"], r["train_loss"])
+        for r in read_metrics(run_dir / "metrics.csv")
+        if r.get("train_loss") is not None
+    ]
 
 
 # -- the config ------------------------------------------------------------------------------
@@ -78,23 +98,32 @@ def test_config_layers_defaults_file_flags_set(tmp_path):
 
 
 def test_config_round_trips_through_yaml_and_dicts():
-    cfg = resolve_config(overrides=["model.cell_options.bias=false", "trainer.devices=2",
-                                    "trainer.val_check_interval=0.5", "run.name=x"])
+    cfg = resolve_config(
+        overrides=[
+            "model.cell_options.bias=false",
+            "trainer.devices=2",
+            "trainer.val_check_interval=0.5",
+            "run.name=x",
+        ]
+    )
     assert Config.from_yaml(cfg.to_yaml()) == cfg
     assert Config.from_dict(cfg.to_dict()) == cfg
     assert yaml.safe_load(cfg.to_yaml())["model"]["cell_options"] == {"bias": False}
 
 
-@pytest.mark.parametrize(("text", "match"), [
-    ("model:\n  hiden_size: 3\n", r"'model.hiden_size'.*Did you mean 'model.hidden_size'"),
-    ("modle:\n  cell: gru\n", r"'modle'.*Did you mean 'model'"),
-    ("optim:\n  lr: fast\n", r"optim.lr='fast'.*must be a number"),
-    ("optim:\n  name: adan\n", r"Did you mean 'adam'"),
-    ("model: [\n", r"not valid YAML at line 2"),
-    ("- 1\n- 2\n", r"must hold a mapping"),
-    ("trainer:\n  max_epochs: null\n  max_steps: -1\n", r"never stop"),
-    ("model:\n  dropout: 1.5\n", r"model.dropout must be a probability"),
-])
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("model:\n  hiden_size: 3\n", r"'model.hiden_size'.*Did you mean 'model.hidden_size'"),
+        ("modle:\n  cell: gru\n", r"'modle'.*Did you mean 'model'"),
+        ("optim:\n  lr: fast\n", r"optim.lr='fast'.*must be a number"),
+        ("optim:\n  name: adan\n", r"Did you mean 'adam'"),
+        ("model: [\n", r"not valid YAML at line 2"),
+        ("- 1\n- 2\n", r"must hold a mapping"),
+        ("trainer:\n  max_epochs: null\n  max_steps: -1\n", r"never stop"),
+        ("model:\n  dropout: 1.5\n", r"model.dropout must be a probability"),
+    ],
+)
 def test_bad_config_files_are_named(tmp_path, text, match):
     f = tmp_path / "bad.yaml"
     f.write_text(text)
@@ -110,8 +139,10 @@ def test_task_and_cell_options_belong_to_their_task_and_cell(tmp_path):
     f = tmp_path / "c.yaml"
     f.write_text("task:\n  name: adding\n  options:\n    seq_len: 100\n")
     assert resolve_config(f).task.options == {"seq_len": 100}  # a file states the whole mapping
-    cfg = resolve_config(flags={"model.cell": "lstm", "model.cell_options.forget_bias": 0},
-                         base=resolve_config(overrides=["model.cell_options.bias=false"]))
+    cfg = resolve_config(
+        flags={"model.cell": "lstm", "model.cell_options.forget_bias": 0},
+        base=resolve_config(overrides=["model.cell_options.bias=false"]),
+    )
     assert cfg.model.cell_options == {"forget_bias": 0}
 
 
@@ -121,8 +152,12 @@ def test_fit_writes_a_complete_run_directory(tmp_path):
     result = fit(cfg)
     run = result.run_dir
     assert run.parent == tmp_path / "runs" and run.name.startswith("adding-gru-")
-    assert sorted(p.name for p in run.iterdir()) == ["checkpoints", "config.yaml", "metrics.csv",
-                                                     "summary.json"]
+    assert sorted(p.name for p in run.iterdir()) == [
+        "checkpoints",
+        "config.yaml",
+        "metrics.csv",
+        "summary.json",
+    ]
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
     assert Config.load(run / "config.yaml") == cfg
     summary = json.loads((run / "summary.json").read_text())
@@ -132,7 +167,9 @@ def test_fit_writes_a_complete_run_directory(tmp_path):
     assert summary["result"]["value"] == pytest.approx(result.metrics["test_mse"])
     assert summary["result"]["baseline"] == pytest.approx(result.baseline.value)
     assert 0.1 < summary["result"]["baseline"] < 0.25  # always predict 1: ≈ 1/6
-    assert summary["parameters"]["total"] == sum(p.numel() for p in load_checkpoint(run).model.parameters())
+    assert summary["parameters"]["total"] == sum(
+        p.numel() for p in load_checkpoint(run).model.parameters()
+    )
     assert summary["global_step"] == 4 and summary["wall_time_s"] > 0
     assert set(result.metrics) >= {"val_mse", "val_mae", "test_mse", "test_mae", "train_loss"}
     rows = read_metrics(run / "metrics.csv")
@@ -177,8 +214,14 @@ class _StopAt(L.Callback):
 @pytest.mark.slow
 @pytest.mark.parametrize("stop", [5, 6, "callback"])  # mid-epoch after a validation, at an
 def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path, stop):  # epoch end, early
-    flags = {"trainer.max_steps": 9, "trainer.val_check_interval": 2, "model.dropout": 0.3,
-             "model.num_layers": 2, "optim.scheduler": "plateau", "optim.plateau_patience": 0}
+    flags = {
+        "trainer.max_steps": 9,
+        "trainer.val_check_interval": 2,
+        "model.dropout": 0.3,
+        "model.num_layers": 2,
+        "optim.scheduler": "plateau",
+        "optim.plateau_patience": 0,
+    }
     full = fit(tiny(tmp_path / "full", **flags))
     if stop == "callback":
         first = fit(tiny(tmp_path / "part", **flags), callbacks=[_StopAt(4)])
@@ -253,8 +296,11 @@ def test_bad_checkpoint_files_get_clear_errors(tmp_path):
 
 def test_checkpoint_of_an_uninstalled_plugin_cell_names_the_package(tmp_path, make_distribution):
     info = make_distribution(
-        "acme-cells", "1.2", {"seqlab.cells": {"acme": "acme_mod:Acme"}},
-        {"acme_mod": """
+        "acme-cells",
+        "1.2",
+        {"seqlab.cells": {"acme": "acme_mod:Acme"}},
+        {
+            "acme_mod": """
             import torch
             class Acme(torch.nn.Module):
                 def __init__(self, input_size, hidden_size):
@@ -266,11 +312,17 @@ def test_checkpoint_of_an_uninstalled_plugin_cell_names_the_package(tmp_path, ma
                 def forward(self, x, h):
                     h = self.cell(x, h)
                     return h, h
-        """},
+        """
+        },
     )
     result = fit(tiny(tmp_path, **{"model.cell": "acme", "trainer.max_steps": 2}))
-    assert result.summary["cell"] == {"name": "acme", "distribution": "acme-cells", "version": "1.2",
-                                      "builtin": False, "entry_point": "acme_mod:Acme"}
+    assert result.summary["cell"] == {
+        "name": "acme",
+        "distribution": "acme-cells",
+        "version": "1.2",
+        "builtin": False,
+        "entry_point": "acme_mod:Acme",
+    }
     assert load_checkpoint(result.run_dir).cell["distribution"] == "acme-cells"
     shutil.rmtree(info)  # uninstall
     from seqlab.cells import REGISTRY
@@ -372,17 +424,23 @@ def test_epoch_sampler_is_a_function_of_seed_and_epoch_and_shards_disjointly():
 
 def test_resumable_loader_skips_what_the_checkpointed_run_consumed():
     epoch = {"now": 4}
-    loader = ResumableLoader(list(range(6)), None, epoch=lambda: epoch["now"], epoch_batches=lambda: 6)
+    loader = ResumableLoader(
+        list(range(6)), None, epoch=lambda: epoch["now"], epoch_batches=lambda: 6
+    )
     it = iter(loader)
     assert [next(it), next(it)] == [0, 1]
     state = loader.state_dict()
     assert state == {"epoch": 4, "batches": 2}
-    again = ResumableLoader(list(range(6)), None, epoch=lambda: epoch["now"], epoch_batches=lambda: 6)
+    again = ResumableLoader(
+        list(range(6)), None, epoch=lambda: epoch["now"], epoch_batches=lambda: 6
+    )
     again.load_state_dict(state)
     assert list(again) == [2, 3, 4, 5]
     assert list(again) == list(range(6))  # the next epoch starts from the beginning
     epoch["now"] = 5  # a checkpoint of an earlier epoch does not skip in a later one
-    later = ResumableLoader(list(range(6)), None, epoch=lambda: epoch["now"], epoch_batches=lambda: 6)
+    later = ResumableLoader(
+        list(range(6)), None, epoch=lambda: epoch["now"], epoch_batches=lambda: 6
+    )
     later.load_state_dict(state)
     assert list(later) == list(range(6))
 

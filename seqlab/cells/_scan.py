@@ -231,8 +231,15 @@ class _ProjectedScan(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor, h0: Tensor,  # type: ignore[override]
-                gates: SegmentGates, segment: int) -> tuple[Tensor, Tensor]:
+    def forward(
+        ctx,
+        x: Tensor,
+        weight: Tensor,
+        bias: Tensor,
+        h0: Tensor,  # type: ignore[override]
+        gates: SegmentGates,
+        segment: int,
+    ) -> tuple[Tensor, Tensor]:
         batch, steps, _ = x.shape
         out = x.new_empty(batch, steps, h0.shape[-1])
         ws = Workspace(out)
@@ -281,7 +288,9 @@ class _ProjectedScan(torch.autograd.Function):
         return dx, dweight if need_w else None, dbias if need_b else None, carry, None, None
 
 
-def _project(x: Tensor, start: int, stop: int, weight: Tensor, bias: Tensor, ws: Workspace) -> Tensor:
+def _project(
+    x: Tensor, start: int, stop: int, weight: Tensor, bias: Tensor, ws: Workspace
+) -> Tensor:
     """``x[:, start:stop] W^T + bias`` (B, S, G·H) as one 2-D addmm; the segment's input is
     copied to the workspace buffer ``"x"`` (contiguous, reused by backward's weight grad)."""
     batch, size = x.shape[0], stop - start
@@ -294,8 +303,14 @@ def _project(x: Tensor, start: int, stop: int, weight: Tensor, bias: Tensor, ws:
 
 
 def projected_scan(
-    x: Tensor, weight: Tensor, bias: Tensor, h0: Tensor, gates: SegmentGates,
-    *, lengths: Tensor | None = None, segment: int | None = None,
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor,
+    h0: Tensor,
+    gates: SegmentGates,
+    *,
+    lengths: Tensor | None = None,
+    segment: int | None = None,
 ) -> tuple[Tensor, Tensor]:
     """The blocked scan of a cell whose gates are elementwise functions of ``x W^T + bias``.
 
@@ -322,7 +337,9 @@ def log_scan(log_a: Tensor, log_b: Tensor, h0: Tensor) -> tuple[Tensor, Tensor]:
     wide = torch.promote_types(dtype, torch.float64)
     cum = torch.cumsum(log_a.to(wide), 1)
     log_b = log_b.to(wide).clamp(min=_LOG_ZERO)
-    h = torch.exp(cum + torch.logcumsumexp(log_b - cum, 1)) + torch.exp(cum) * h0.to(wide).unsqueeze(1)
+    h = torch.exp(cum + torch.logcumsumexp(log_b - cum, 1)) + torch.exp(cum) * h0.to(
+        wide
+    ).unsqueeze(1)
     h = h.to(dtype)
     return h, h[:, -1]
 

@@ -89,8 +89,15 @@ class TorchCompatibleCell(Cell):
             hx0 = tuple(h.index_select(0, packed.sorted_indices).unsqueeze(0) for h in hx)
             arg = hx0 if len(hx0) > 1 else hx0[0]
             data, *finals = fn(
-                packed.data, packed.batch_sizes, arg, weights, self.bias, 1, 0.0,
-                self.training, False,
+                packed.data,
+                packed.batch_sizes,
+                arg,
+                weights,
+                self.bias,
+                1,
+                0.0,
+                self.training,
+                False,
             )
             out_packed = PackedSequence(
                 data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices

@@ -66,8 +66,7 @@ class Cell(nn.Module):
         device = device if device is not None else (ref.device if ref is not None else None)
         dtype = dtype if dtype is not None else (ref.dtype if ref is not None else None)
         zeros = tuple(
-            torch.zeros(batch_size, size, device=device, dtype=dtype)
-            for size in self.state_sizes()
+            torch.zeros(batch_size, size, device=device, dtype=dtype) for size in self.state_sizes()
         )
         return zeros[0] if len(zeros) == 1 else zeros
 

@@ -96,5 +96,7 @@ class CIFGLSTM(Cell):
         return h, (h, c)
 
     def extra_repr(self) -> str:
-        return (f"{self.input_size}, {self.hidden_size}, forget_bias={self.forget_bias}, "
-                f"peepholes={self.peepholes}")
+        return (
+            f"{self.input_size}, {self.hidden_size}, forget_bias={self.forget_bias}, "
+            f"peepholes={self.peepholes}"
+        )

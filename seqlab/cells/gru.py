@@ -72,7 +72,9 @@ class GRU(TorchCompatibleCell):
         if state is None:
             state = self.initial_state(x_t.shape[0], device=x_t.device, dtype=x_t.dtype)
         if self.reset_after:
-            h = torch.gru_cell(x_t, state, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+            h = torch.gru_cell(
+                x_t, state, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh
+            )
             return h, h
         gi = F.linear(x_t, self.weight_ih, self.bias_ih)
         i_r, i_z, i_n = gi.chunk(3, 1)

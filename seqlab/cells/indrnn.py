@@ -50,7 +50,9 @@ class IndRNN(Cell):
     """
 
     reference: ClassVar[str] = "Li et al. 2018"
-    equations: ClassVar[str] = "h_t = φ(W x_t + u ⊙ h_{t-1} + b), φ ∈ {relu, tanh}, |u| ≤ recurrent_max_abs"
+    equations: ClassVar[str] = (
+        "h_t = φ(W x_t + u ⊙ h_{t-1} + b), φ ∈ {relu, tanh}, |u| ≤ recurrent_max_abs"
+    )
 
     def __init__(
         self,
@@ -71,7 +73,8 @@ class IndRNN(Cell):
                 f"recurrent_init_max ({recurrent_init_max})."
             )
         self.recurrent_max_abs = (
-            None if recurrent_max_abs is None
+            None
+            if recurrent_max_abs is None
             else check_number("IndRNN", "recurrent_max_abs", recurrent_max_abs, positive=True)
         )
         self.weight_ih = nn.Parameter(torch.empty(hidden_size, input_size))
@@ -95,7 +98,9 @@ class IndRNN(Cell):
     def forward(self, x_t: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         if state is None:
             state = self.initial_state(x_t.shape[0], device=x_t.device, dtype=x_t.dtype)
-        h = self._act(torch.addcmul(F.linear(x_t, self.weight_ih, self.bias), self.recurrent_weight(), state))
+        h = self._act(
+            torch.addcmul(F.linear(x_t, self.weight_ih, self.bias), self.recurrent_weight(), state)
+        )
         return h, h
 
     def extra_repr(self) -> str:

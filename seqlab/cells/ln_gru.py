@@ -63,7 +63,9 @@ class LayerNormGRU(Cell):
         self.weight_hh = nn.Parameter(torch.empty(3 * h, h))
         for side in ("ih", "hh"):
             for part, width in (("gates", 2 * h), ("cand", h)):
-                self.register_parameter(f"ln_{side}_{part}_weight", nn.Parameter(torch.empty(width)))
+                self.register_parameter(
+                    f"ln_{side}_{part}_weight", nn.Parameter(torch.empty(width))
+                )
                 self.register_parameter(f"ln_{side}_{part}_bias", nn.Parameter(torch.empty(width)))
         self.reset_parameters()
 
@@ -76,7 +78,9 @@ class LayerNormGRU(Cell):
 
     def _ln(self, v: Tensor, side: str, part: str) -> Tensor:
         weight = getattr(self, f"ln_{side}_{part}_weight")
-        return F.layer_norm(v, weight.shape, weight, getattr(self, f"ln_{side}_{part}_bias"), self.eps)
+        return F.layer_norm(
+            v, weight.shape, weight, getattr(self, f"ln_{side}_{part}_bias"), self.eps
+        )
 
     def forward(self, x_t: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         if state is None:
@@ -87,8 +91,11 @@ class LayerNormGRU(Cell):
         gates = self._ln(hw[:, :two], "hh", "gates") + self._ln(xw[:, :two], "ih", "gates")
         z, r = gates.chunk(2, 1)
         cand = torch.tanh(
-            torch.addcmul(self._ln(xw[:, two:], "ih", "cand"), torch.sigmoid(r),
-                          self._ln(hw[:, two:], "hh", "cand"))
+            torch.addcmul(
+                self._ln(xw[:, two:], "ih", "cand"),
+                torch.sigmoid(r),
+                self._ln(hw[:, two:], "hh", "cand"),
+            )
         )
         h = torch.lerp(state, cand, torch.sigmoid(z))
         return h, h

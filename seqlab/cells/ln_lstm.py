@@ -87,16 +87,23 @@ class LayerNormLSTM(Cell):
         h, c = state
         size = (4 * self.hidden_size,)
         gates = (
-            F.layer_norm(F.linear(h, self.weight_hh), size, self.ln_hh_weight, self.ln_hh_bias, self.eps)
-            + F.layer_norm(F.linear(x_t, self.weight_ih), size, self.ln_ih_weight, self.ln_ih_bias, self.eps)
+            F.layer_norm(
+                F.linear(h, self.weight_hh), size, self.ln_hh_weight, self.ln_hh_bias, self.eps
+            )
+            + F.layer_norm(
+                F.linear(x_t, self.weight_ih), size, self.ln_ih_weight, self.ln_ih_bias, self.eps
+            )
             + self.bias
         )
         i, f, g, o = gates.chunk(4, 1)
         c = torch.addcmul(torch.sigmoid(f) * c, torch.sigmoid(i), torch.tanh(g))
-        c_norm = F.layer_norm(c, (self.hidden_size,), self.ln_cell_weight, self.ln_cell_bias, self.eps)
+        c_norm = F.layer_norm(
+            c, (self.hidden_size,), self.ln_cell_weight, self.ln_cell_bias, self.eps
+        )
         h = torch.sigmoid(o) * torch.tanh(c_norm)
         return h, (h, c)
 
     def extra_repr(self) -> str:
-        return (f"{self.input_size}, {self.hidden_size}, forget_bias={self.forget_bias}, "
-                f"eps={self.eps}")
+        return (
+            f"{self.input_size}, {self.hidden_size}, forget_bias={self.forget_bias}, eps={self.eps}"
+        )

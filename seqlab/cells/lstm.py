@@ -72,7 +72,9 @@ class LSTM(TorchCompatibleCell):
     def forward(self, x_t: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         if state is None:
             state = self.initial_state(x_t.shape[0], device=x_t.device, dtype=x_t.dtype)
-        h, c = torch.lstm_cell(x_t, state, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+        h, c = torch.lstm_cell(
+            x_t, state, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh
+        )
         return h, (h, c)
 
     def extra_repr(self) -> str:

@@ -31,8 +31,9 @@ class _Gates:
         b = torch.mul(z, cand, out=ws("b", *shape))
         return a, b
 
-    def backward(self, proj: Tensor, ws: Workspace, grad: Tensor, h_prev: Tensor,
-                 dproj: Tensor) -> None:
+    def backward(
+        self, proj: Tensor, ws: Workspace, grad: Tensor, h_prev: Tensor, dproj: Tensor
+    ) -> None:
         k, v = proj.chunk(2, -1)
         shape = k.shape
         z, cand = ws("z", *shape), (ws("cand", *shape) if self.positive else v)
@@ -146,5 +147,7 @@ class MinGRU(Cell):
         return projected_scan(x, self.weight, self.bias, state, gates, lengths=lengths)
 
     def extra_repr(self) -> str:
-        return (f"{self.input_size}, {self.hidden_size}, activation={self.activation!r}, "
-                f"scan={self.scan!r}")
+        return (
+            f"{self.input_size}, {self.hidden_size}, activation={self.activation!r}, "
+            f"scan={self.scan!r}"
+        )

@@ -34,8 +34,9 @@ class _Gates:
         b = torch.mul(i_norm, cand, out=ws("b", *shape))
         return a, b
 
-    def backward(self, proj: Tensor, ws: Workspace, grad: Tensor, h_prev: Tensor,
-                 dproj: Tensor) -> None:
+    def backward(
+        self, proj: Tensor, ws: Workspace, grad: Tensor, h_prev: Tensor, dproj: Tensor
+    ) -> None:
         kf, _, v = proj.chunk(3, -1)
         shape = kf.shape
         f, i, a, i_norm = (ws(name, *shape) for name in ("f", "i", "a", "i_norm"))
@@ -157,5 +158,7 @@ class MinLSTM(Cell):
         return projected_scan(x, self.weight, self.bias, state, gates, lengths=lengths)
 
     def extra_repr(self) -> str:
-        return (f"{self.input_size}, {self.hidden_size}, activation={self.activation!r}, "
-                f"scan={self.scan!r}")
+        return (
+            f"{self.input_size}, {self.hidden_size}, activation={self.activation!r}, "
+            f"scan={self.scan!r}"
+        )

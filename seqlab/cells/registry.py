@@ -57,7 +57,9 @@ def list_cells(pattern: str = "*") -> list[str]:
     return REGISTRY.names(pattern)
 
 
-def create_cell(name: str | type[nn.Module], input_size: int, hidden_size: int, **options: Any) -> nn.Module:
+def create_cell(
+    name: str | type[nn.Module], input_size: int, hidden_size: int, **options: Any
+) -> nn.Module:
     """Build a cell by registry name (or class) with ``options``; bad options name the fix."""
     cls = get_cell(name) if isinstance(name, str) else name
     label = name if isinstance(name, str) else cls.__name__
@@ -70,7 +72,10 @@ def create_cell(name: str | type[nn.Module], input_size: int, hidden_size: int, 
         accepts_kwargs = any(p.kind is p.VAR_KEYWORD for p in params.values())
         if not accepts_kwargs:
             known = [
-                p for p in params if p not in ("input_size", "hidden_size") and params[p].kind
+                p
+                for p in params
+                if p not in ("input_size", "hidden_size")
+                and params[p].kind
                 in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
             ]
             unknown = [k for k in options if k not in known]
@@ -148,4 +153,3 @@ def cell_info(name: str, input_size: int = 32, hidden_size: int = 128, **options
 def cell_source(name: str) -> Source:
     """Where cell ``name`` comes from: built-in, or a distribution and its version."""
     return REGISTRY.source(name)
-

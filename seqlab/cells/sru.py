@@ -118,7 +118,9 @@ class SRU(Cell):
             state = self.initial_state(x_t.shape[0], device=x_t.device, dtype=x_t.dtype)
         return self._step(*self._split(self._project(x_t), x_t), state)
 
-    def _step(self, cand: Tensor, uf: Tensor, ur: Tensor, highway: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+    def _step(
+        self, cand: Tensor, uf: Tensor, ur: Tensor, highway: Tensor, c: Tensor
+    ) -> tuple[Tensor, Tensor]:
         if self.recurrent_vectors:
             uf = torch.addcmul(uf, self.vector_f, c)
             ur = torch.addcmul(ur, self.vector_r, c)
@@ -138,8 +140,14 @@ class SRU(Cell):
         if state is None:
             state = self.initial_state(x.shape[0], device=x.device, dtype=x.dtype)
         if not self.recurrent_vectors:
-            return gated_scan(x, state, self._scan_coefficients, method="blocked",
-                              lengths=lengths, readout=self._readout)
+            return gated_scan(
+                x,
+                state,
+                self._scan_coefficients,
+                method="blocked",
+                lengths=lengths,
+                readout=self._readout,
+            )
         return self._loop(x, state, lengths)
 
     def _scan_coefficients(self, x: Tensor) -> tuple[Tensor, Tensor, tuple[Tensor, Tensor]]:
@@ -159,7 +167,11 @@ class SRU(Cell):
         # one matrix multiply for all steps; unbind (not u[:, t]) keeps backward linear in T
         projected = self._project(x).unbind(1)
         inputs = x.unbind(1)
-        masks = length_mask(lengths.to(x.device), steps).unsqueeze(2).unbind(1) if lengths is not None else None
+        masks = (
+            length_mask(lengths.to(x.device), steps).unsqueeze(2).unbind(1)
+            if lengths is not None
+            else None
+        )
         outputs = []
         for t in range(steps):
             h, new = self._step(*self._split(projected[t], inputs[t]), c)
@@ -171,5 +183,7 @@ class SRU(Cell):
         return torch.stack(outputs, 1), c
 
     def extra_repr(self) -> str:
-        return (f"{self.input_size}, {self.hidden_size}, recurrent_vectors={self.recurrent_vectors}, "
-                f"highway_scale={self.highway_scale}, projected_highway={self.projected_highway}")
+        return (
+            f"{self.input_size}, {self.hidden_size}, recurrent_vectors={self.recurrent_vectors}, "
+            f"highway_scale={self.highway_scale}, projected_highway={self.projected_highway}"
+        )

@@ -27,7 +27,9 @@ def parse_key_values(items: list[str] | None, flag: str) -> dict[str, object]:
     for item in items or []:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"{flag} expects KEY=VALUE, got {item!r}; for example {flag} seq_len=200.")
+            raise ConfigError(
+                f"{flag} expects KEY=VALUE, got {item!r}; for example {flag} seq_len=200."
+            )
         try:
             value = yaml.safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError:

@@ -35,18 +35,32 @@ def bench_cmd(
         from seqlab.errors import ConfigError
 
         if not torch.cuda.is_available():
-            raise ConfigError("--device cuda was asked for but no CUDA GPU is available; use --device cpu.")
+            raise ConfigError(
+                "--device cuda was asked for but no CUDA GPU is available; use --device cpu."
+            )
     rows = bench_cells(
-        names, batch_size=batch_size, seq_len=seq_len, input_size=input_size,
-        hidden_size=hidden_size, device=device, rounds=rounds,
+        names,
+        batch_size=batch_size,
+        seq_len=seq_len,
+        input_size=input_size,
+        hidden_size=hidden_size,
+        device=device,
+        rounds=rounds,
         progress=lambda n: err_console.print(f"timing {n}…", style="dim"),
     )
-    table = Table(title=f"fwd+bwd, B={batch_size}, T={seq_len}, input {input_size}, hidden {hidden_size}, {device}")
+    table = Table(
+        title=f"fwd+bwd, B={batch_size}, T={seq_len}, input {input_size}, hidden {hidden_size}, {device}"
+    )
     for col in ("cell", "params", "ms", "samples/s", "× torch.nn.LSTM"):
         table.add_column(col, justify="left" if col == "cell" else "right")
     for r in rows:
-        table.add_row(r.cell, f"{r.parameters:,}", f"{r.fwd_bwd_ms:.1f}", f"{r.samples_per_s:,.0f}",
-                      f"{r.ratio_to_lstm:.2f}")
+        table.add_row(
+            r.cell,
+            f"{r.parameters:,}",
+            f"{r.fwd_bwd_ms:.1f}",
+            f"{r.samples_per_s:,.0f}",
+            f"{r.ratio_to_lstm:.2f}",
+        )
     console.print(table)
     if csv_path is not None:
         csv_path.parent.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,9 @@ cells_app = typer.Typer(
 )
 app.add_typer(cells_app, name="cells")
 
-_CELL_OPT_HELP = "A cell option KEY=VALUE (repeatable; values read as YAML), e.g. --cell-opt forget_bias=0."
+_CELL_OPT_HELP = (
+    "A cell option KEY=VALUE (repeatable; values read as YAML), e.g. --cell-opt forget_bias=0."
+)
 
 
 def _fmt_int(n: int | None) -> str:
@@ -51,8 +53,13 @@ def cells_table(pattern: str = "*", input_size: int = 32, hidden_size: int = 128
             continue
         state = " ".join("×".join(str(d) for d in shape[1:]) for shape in info.state_shapes)
         table.add_row(
-            name, str(info.source), _fmt_int(info.parameters), _fmt_int(info.flops_per_step),
-            state, "yes" if info.has_forward_sequence else "no", info.reference,
+            name,
+            str(info.source),
+            _fmt_int(info.parameters),
+            _fmt_int(info.flops_per_step),
+            state,
+            "yes" if info.has_forward_sequence else "no",
+            info.reference,
         )
     return table
 
@@ -78,7 +85,7 @@ def option_help(doc: str) -> dict[str, str]:
     if start is None:
         return out
     current = None
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         if not line.strip():
             break
         match = re.match(r"^\s+(\w+):\s*(.*)$", line)
@@ -107,7 +114,11 @@ def cell_options(cls: type) -> list[tuple[str, str, str]]:
             continue
         ann = p.annotation
         if ann is p.empty:
-            kind = type(p.default).__name__ if p.default is not p.empty and p.default is not None else ""
+            kind = (
+                type(p.default).__name__
+                if p.default is not p.empty and p.default is not None
+                else ""
+            )
         else:
             kind = ann if isinstance(ann, str) else getattr(ann, "__name__", None) or str(ann)
         default = "(required)" if p.default is p.empty else repr(p.default)
@@ -126,8 +137,11 @@ def show_cell(name: str, input_size: int, hidden_size: int, options: dict[str, A
     doc = inspect.getdoc(cls) or ""
     equations = inspect.cleandoc(getattr(cls, "equations", "") or "")
     origin = "built-in" if source.builtin else f"plugin {source}, entry point {source.entry_point}"
-    console.print(f"[bold]{escape(name)}[/] — {escape(cls.__module__)}.{escape(cls.__qualname__)} "
-                  f"({escape(origin)})", highlight=False)
+    console.print(
+        f"[bold]{escape(name)}[/] — {escape(cls.__module__)}.{escape(cls.__qualname__)} "
+        f"({escape(origin)})",
+        highlight=False,
+    )
     if equations:  # the docstring is printed whole below otherwise; its summary is enough here
         console.print(escape(doc.split("\n\n", 1)[0].replace("\n", " ")), highlight=False)
     if info.reference:
@@ -145,16 +159,24 @@ def show_cell(name: str, input_size: int, hidden_size: int, options: dict[str, A
     names = getattr(cls, "state_names", None)
     state = ", ".join(
         (f"{names[i]} " if names and len(names) == len(info.state_shapes) else "")
-        + "(B, " + ", ".join(str(d) for d in shape[1:]) + ")"
+        + "(B, "
+        + ", ".join(str(d) for d in shape[1:])
+        + ")"
         for i, shape in enumerate(info.state_shapes)
     )
-    facts = Table(title=f"built as ({input_size}, {hidden_size}"
-                  + "".join(f", {k}={v!r}" for k, v in options.items()) + ")",
-                  title_justify="left", show_header=False)
+    facts = Table(
+        title=f"built as ({input_size}, {hidden_size}"
+        + "".join(f", {k}={v!r}" for k, v in options.items())
+        + ")",
+        title_justify="left",
+        show_header=False,
+    )
     facts.add_column("key")
     facts.add_column("value", overflow="fold")
     facts.add_row("parameters", f"{info.parameters:,}")
-    facts.add_row("FLOPs per step", _fmt_int(info.flops_per_step) + " (matrix products, per sample)")
+    facts.add_row(
+        "FLOPs per step", _fmt_int(info.flops_per_step) + " (matrix products, per sample)"
+    )
     facts.add_row("state", state)
     facts.add_row("forward_sequence", "yes" if info.has_forward_sequence else "no (stepped)")
     console.print(facts)
@@ -172,15 +194,24 @@ def show(
 
 
 # -- seqlab cells check ------------------------------------------------------------------------
-_STYLE = {"passed": "green", "failed": "bold red", "skipped": "yellow", "xfailed": "yellow",
-          "xpassed": "bold red"}
+_STYLE = {
+    "passed": "green",
+    "failed": "bold red",
+    "skipped": "yellow",
+    "xfailed": "yellow",
+    "xpassed": "bold red",
+}
 
 
 @cells_app.command("check")
 def check(
     name: str = typer.Argument(..., help="Registry name of the cell."),
-    input_size: int = typer.Option(3, "--input-size", min=1, help="Input size the cells are built with."),
-    hidden_size: int = typer.Option(5, "--hidden-size", min=1, help="Hidden size the cells are built with."),
+    input_size: int = typer.Option(
+        3, "--input-size", min=1, help="Input size the cells are built with."
+    ),
+    hidden_size: int = typer.Option(
+        5, "--hidden-size", min=1, help="Hidden size the cells are built with."
+    ),
     cell_opt: list[str] = typer.Option(None, "--cell-opt", "-o", help=_CELL_OPT_HELP),
 ) -> None:
     """Run the conformance suite (seqlab.testing) on one cell: a pass/fail table; exit 1 on failure."""
@@ -189,24 +220,38 @@ def check(
     options = parse_key_values(cell_opt, "--cell-opt")
     results = run_checks(name, input_size=input_size, hidden_size=hidden_size, **options)
     opts = "".join(f", {k}={v!r}" for k, v in options.items())
-    table = Table(title=f"conformance of {name!r} (input_size={input_size}, "
-                        f"hidden_size={hidden_size}{opts})")
+    table = Table(
+        title=f"conformance of {name!r} (input_size={input_size}, hidden_size={hidden_size}{opts})"
+    )
     for col in ("check", "result", "seconds", "details"):
         table.add_column(col, justify="right" if col == "seconds" else "left", overflow="fold")
     for r in results:
         detail = r.message.split(": ", 1)[-1] if r.status == "failed" else r.message
-        table.add_row(r.check, f"[{_STYLE[r.status]}]{r.status.upper()}[/]", f"{r.seconds:.2f}",
-                      escape(detail[:160] + ("…" if len(detail) > 160 else "")))
+        table.add_row(
+            r.check,
+            f"[{_STYLE[r.status]}]{r.status.upper()}[/]",
+            f"{r.seconds:.2f}",
+            escape(detail[:160] + ("…" if len(detail) > 160 else "")),
+        )
     console.print(table)
     failed = [r for r in results if not r.ok]
     for r in failed:
         console.print(f"\n[bold red]{r.check}[/]", highlight=False)
         console.print(escape(r.message), highlight=False, soft_wrap=True)
     counts = {s: sum(r.status == s for r in results) for s in _STYLE}
-    console.print("\n" + ", ".join(f"{n} {s}" for s, n in counts.items() if n)
-                  + f" ({len(results)} checks).", highlight=False)
+    console.print(
+        "\n" + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + f" ({len(results)} checks).",
+        highlight=False,
+    )
     if failed:
         raise typer.Exit(1)
 
 
-__all__ = ["cell_options", "cells_app", "cells_table", "option_help", "parse_key_values", "show_cell"]
+__all__ = [
+    "cell_options",
+    "cells_app",
+    "cells_table",
+    "option_help",
+    "parse_key_values",
+    "show_cell",
+]

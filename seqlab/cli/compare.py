@@ -15,11 +15,25 @@ from seqlab.cli.app import app, console, err_console
 from seqlab.compare.runner import Progress, RunOutcome
 
 # compare's flags that map onto config keys exactly like seqlab fit's (cli/train.py)
-_FIT_FLAGS = ("task", "hidden_size", "num_layers", "bidirectional", "dropout", "batch_size", "lr",
-              "accelerator", "precision", "gradient_clip")
-_LOG_FLAGS = {"logger": "log.logger", "wandb_project": "log.wandb_project",
-              "wandb_entity": "log.wandb_entity", "wandb_tags": "log.wandb_tags",
-              "wandb_mode": "log.wandb_mode"}
+_FIT_FLAGS = (
+    "task",
+    "hidden_size",
+    "num_layers",
+    "bidirectional",
+    "dropout",
+    "batch_size",
+    "lr",
+    "accelerator",
+    "precision",
+    "gradient_clip",
+)
+_LOG_FLAGS = {
+    "logger": "log.logger",
+    "wandb_project": "log.wandb_project",
+    "wandb_entity": "log.wandb_entity",
+    "wandb_tags": "log.wandb_tags",
+    "wandb_mode": "log.wandb_mode",
+}
 
 
 def _duration(seconds: float | None) -> str:
@@ -27,7 +41,11 @@ def _duration(seconds: float | None) -> str:
         return "?"
     minutes, secs = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m" if hours else (f"{minutes}m{secs:02d}s" if minutes else f"{secs}s")
+    return (
+        f"{hours}h{minutes:02d}m"
+        if hours
+        else (f"{minutes}m{secs:02d}s" if minutes else f"{secs}s")
+    )
 
 
 class RichProgress(Progress):
@@ -58,9 +76,15 @@ class RichProgress(Progress):
         )
         from rich.progress import Progress as RichBar
 
-        self.live = RichBar(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                            MofNCompleteColumn(), TimeElapsedColumn(),
-                            TextColumn("ETA {task.fields[eta]}"), console=err_console)
+        self.live = RichBar(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("ETA {task.fields[eta]}"),
+            console=err_console,
+        )
         self.live.start()
         self.task_id = self.live.add_task("starting", total=total, completed=done, eta="?")
 
@@ -90,42 +114,89 @@ def _default_name(task: str, cells: str) -> str:
 
 @app.command("compare")
 def compare_cmd(
-    cells: str = typer.Option("rnn,lstm,gru", "--cells",
-                              help="Cells to compare, comma-separated; options in brackets: lstm\\[forget_bias=0]."),
-    task: str | None = typer.Option(None, "--task", help="Task (seqlab tasks lists them). Default: adding."),
+    cells: str = typer.Option(
+        "rnn,lstm,gru",
+        "--cells",
+        help="Cells to compare, comma-separated; options in brackets: lstm\\[forget_bias=0].",
+    ),
+    task: str | None = typer.Option(
+        None, "--task", help="Task (seqlab tasks lists them). Default: adding."
+    ),
     seeds: int | None = typer.Option(None, "--seeds", help="Seeds 0..N-1 per cell (default 3)."),
     seed_list: str | None = typer.Option(None, "--seed-list", help="Explicit seeds, e.g. 0,1,2."),
-    max_steps: int | None = typer.Option(None, "--max-steps", help="Budget: optimiser steps per run."),
-    time_budget: float | None = typer.Option(None, "--time-budget", help="Budget: seconds of training wall clock per run."),
-    match_params: bool = typer.Option(False, "--match-params",
-                                      help="Choose each cell's hidden size to match the first cell's parameter count."),
-    param_budget: int | None = typer.Option(None, "--param-budget", help="Choose hidden sizes to match this many parameters."),
-    out: Path | None = typer.Option(None, "--out", help="Output directory (default comparisons/<task>-<cells>)."),
-    report_dir: Path | None = typer.Option(None, "--report-dir",
-                                           help="Where results.csv, report.md and plots go (default: --out)."),
-    name: str | None = typer.Option(None, "--name", help="Comparison name (W&B group; default: the name of --report-dir, else of --out)."),
-    workers: int = typer.Option(1, "--workers", help="Runs in parallel, one process each (0: in this process)."),
-    threads: int | None = typer.Option(None, "--threads", help="torch threads per run (default: cores / workers)."),
-    force: bool = typer.Option(False, "--force", help="Discard runs in --out made by a different command."),
-    grad_flow: str = typer.Option("auto", "--grad-flow", help="Gradient flow: auto (every max_steps/20), off, every=N."),
-    hidden_size: int | None = typer.Option(None, "--hidden-size", help="Units per layer and direction."),
+    max_steps: int | None = typer.Option(
+        None, "--max-steps", help="Budget: optimiser steps per run."
+    ),
+    time_budget: float | None = typer.Option(
+        None, "--time-budget", help="Budget: seconds of training wall clock per run."
+    ),
+    match_params: bool = typer.Option(
+        False,
+        "--match-params",
+        help="Choose each cell's hidden size to match the first cell's parameter count.",
+    ),
+    param_budget: int | None = typer.Option(
+        None, "--param-budget", help="Choose hidden sizes to match this many parameters."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="Output directory (default comparisons/<task>-<cells>)."
+    ),
+    report_dir: Path | None = typer.Option(
+        None, "--report-dir", help="Where results.csv, report.md and plots go (default: --out)."
+    ),
+    name: str | None = typer.Option(
+        None,
+        "--name",
+        help="Comparison name (W&B group; default: the name of --report-dir, else of --out).",
+    ),
+    workers: int = typer.Option(
+        1, "--workers", help="Runs in parallel, one process each (0: in this process)."
+    ),
+    threads: int | None = typer.Option(
+        None, "--threads", help="torch threads per run (default: cores / workers)."
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="Discard runs in --out made by a different command."
+    ),
+    grad_flow: str = typer.Option(
+        "auto", "--grad-flow", help="Gradient flow: auto (every max_steps/20), off, every=N."
+    ),
+    hidden_size: int | None = typer.Option(
+        None, "--hidden-size", help="Units per layer and direction."
+    ),
     num_layers: int | None = typer.Option(None, "--num-layers", help="Stacked recurrent layers."),
-    bidirectional: bool | None = typer.Option(None, "--bidirectional/--no-bidirectional", help="Add a backward cell per layer."),
-    dropout: float | None = typer.Option(None, "--dropout", help="Dropout between layers and before the head."),
+    bidirectional: bool | None = typer.Option(
+        None, "--bidirectional/--no-bidirectional", help="Add a backward cell per layer."
+    ),
+    dropout: float | None = typer.Option(
+        None, "--dropout", help="Dropout between layers and before the head."
+    ),
     batch_size: int | None = typer.Option(None, "--batch-size", help="Sequences per batch."),
     lr: float | None = typer.Option(None, "--lr", help="Learning rate."),
     accelerator: str | None = typer.Option(None, "--accelerator", help="auto, cpu, gpu, mps."),
-    precision: str | None = typer.Option(None, "--precision", help="32-true, 16-mixed, bf16-mixed..."),
-    gradient_clip: float | None = typer.Option(None, "--gradient-clip", help="Clip the gradient norm to this."),
-    task_opt: list[str] | None = typer.Option(None, "--task-opt", help="Task option KEY=VALUE (repeatable)."),
-    cell_opt: list[str] | None = typer.Option(None, "--cell-opt", help="Option KEY=VALUE for every cell (repeatable)."),
+    precision: str | None = typer.Option(
+        None, "--precision", help="32-true, 16-mixed, bf16-mixed..."
+    ),
+    gradient_clip: float | None = typer.Option(
+        None, "--gradient-clip", help="Clip the gradient norm to this."
+    ),
+    task_opt: list[str] | None = typer.Option(
+        None, "--task-opt", help="Task option KEY=VALUE (repeatable)."
+    ),
+    cell_opt: list[str] | None = typer.Option(
+        None, "--cell-opt", help="Option KEY=VALUE for every cell (repeatable)."
+    ),
     config: Path | None = typer.Option(None, "--config", help="A YAML config (see configs/)."),
-    set_: list[str] | None = typer.Option(None, "--set", help="Override SECTION.KEY=VALUE (repeatable)."),
+    set_: list[str] | None = typer.Option(
+        None, "--set", help="Override SECTION.KEY=VALUE (repeatable)."
+    ),
     logger: str | None = typer.Option(None, "--logger", help="csv, wandb, tensorboard or none."),
     wandb_project: str | None = typer.Option(None, "--wandb-project"),
     wandb_entity: str | None = typer.Option(None, "--wandb-entity"),
     wandb_tags: str | None = typer.Option(None, "--wandb-tags"),
-    wandb_mode: str | None = typer.Option(None, "--wandb-mode", help="online, offline or disabled."),
+    wandb_mode: str | None = typer.Option(
+        None, "--wandb-mode", help="online, offline or disabled."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress; print only the table."),
 ) -> None:
     """Train every cell × seed under one budget; write results.csv, report.md and plots.
@@ -150,23 +221,43 @@ def compare_cmd(
     base = resolve_config(config, flags, set_ or None)
     out_dir = out if out is not None else Path("comparisons") / _default_name(base.task.name, cells)
     comparison = name or (report_dir if report_dir is not None else out_dir).resolve().name
-    plan = build_plan(base, specs, seed_values, budget, name=comparison,
-                      cell_options=parse_key_values(cell_opt, "--cell-opt"),
-                      match_params=match_params, param_budget=param_budget, grad_flow=grad_flow)
+    plan = build_plan(
+        base,
+        specs,
+        seed_values,
+        budget,
+        name=comparison,
+        cell_options=parse_key_values(cell_opt, "--cell-opt"),
+        match_params=match_params,
+        param_budget=param_budget,
+        grad_flow=grad_flow,
+    )
     if not quiet:
         err_console.print(
             f"comparison [bold]{comparison}[/]: {len(specs)} cell(s) × {len(seed_values)} seed(s) = "
             f"{len(plan.runs)} runs of {base.task.name}, each {budget.describe()}, "
-            f"{max(workers, 1)} at a time → {out_dir}", highlight=False)
+            f"{max(workers, 1)} at a time → {out_dir}",
+            highlight=False,
+        )
     try:
-        result = run_comparison(plan, out_dir, workers=workers, force=force, threads=threads,
-                                report_dir=report_dir, progress=RichProgress(quiet),
-                                command=["seqlab", *sys.argv[1:]] if _invoked_as_cli() else None)
+        result = run_comparison(
+            plan,
+            out_dir,
+            workers=workers,
+            force=force,
+            threads=threads,
+            report_dir=report_dir,
+            progress=RichProgress(quiet),
+            command=["seqlab", *sys.argv[1:]] if _invoked_as_cli() else None,
+        )
     except KeyboardInterrupt:
         err_console.print(
             f"interrupted: the runs in progress were stopped. Run the same command again to "
             f"continue: finished runs are kept, stopped ones resume from their last checkpoint "
-            f"({out_dir}).", highlight=False, soft_wrap=True)
+            f"({out_dir}).",
+            highlight=False,
+            soft_wrap=True,
+        )
         raise
     from seqlab.compare.report import summary_table
 
@@ -178,12 +269,17 @@ def compare_cmd(
     for row in rows:
         table.add_row(*[row[i] for i in keep])
     console.print(table)
-    console.print(f"results: {result.results_csv}\nreport: {result.report}", highlight=False, soft_wrap=True)
+    console.print(
+        f"results: {result.results_csv}\nreport: {result.report}", highlight=False, soft_wrap=True
+    )
     if result.failed:
         err_console.print(
             f"[bold red]{len(result.failed)} run(s) failed:[/] "
             + ", ".join(f"{o.plan.run_id} (see {o.log})" for o in result.failed)
-            + ". Run the same command again to retry them.", highlight=False, soft_wrap=True)
+            + ". Run the same command again to retry them.",
+            highlight=False,
+            soft_wrap=True,
+        )
         raise typer.Exit(1)
 
 

@@ -14,8 +14,9 @@ from rich.table import Table
 
 from seqlab.cli.app import app, console, parse_key_values
 
-tasks_app = typer.Typer(help="List the available tasks (built-in and plugins).",
-                        no_args_is_help=False)
+tasks_app = typer.Typer(
+    help="List the available tasks (built-in and plugins).", no_args_is_help=False
+)
 app.add_typer(tasks_app, name="tasks")
 
 _COMMON = ("self", "batch_size", "seed", "num_workers")
@@ -38,7 +39,7 @@ def _option_help(doc: str) -> dict[str, str]:
     except StopIteration:
         return out
     current = None
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         if not line.strip():
             break
         match = re.match(r"^\s{4}(\w+):\s*(.*)$", line)
@@ -62,13 +63,21 @@ def task_options(cls: type) -> list[TaskOption]:
         ann = p.annotation
         ann = ann if isinstance(ann, str) else getattr(ann, "__name__", str(ann))
         default = None if p.default is inspect.Parameter.empty else p.default
-        out.append(TaskOption(p.name, default, "" if ann is inspect.Parameter.empty else ann,
-                              helps.get(p.name, "")))
+        out.append(
+            TaskOption(
+                p.name,
+                default,
+                "" if ann is inspect.Parameter.empty else ann,
+                helps.get(p.name, ""),
+            )
+        )
     return out
 
 
 def _fmt_default(value: Any) -> str:
-    return "none" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+    return (
+        "none" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+    )
 
 
 def tasks_table(pattern: str = "*") -> Table:
@@ -87,8 +96,13 @@ def tasks_table(pattern: str = "*") -> Table:
             continue
         options = ", ".join(f"{o.name}={_fmt_default(o.default)}" for o in task_options(cls))
         kind = getattr(cls, "output_kind", None) or "?"
-        table.add_row(name, kind, getattr(cls, "description", "") or "", options or "(none)",
-                      "built-in" if source.builtin else f"plugin: {source}")
+        table.add_row(
+            name,
+            kind,
+            getattr(cls, "description", "") or "",
+            options or "(none)",
+            "built-in" if source.builtin else f"plugin: {source}",
+        )
     return table
 
 
@@ -103,8 +117,11 @@ def show_task(name: str, options: dict[str, Any], setup: bool = True) -> None:
 
     cls = REGISTRY.get(name)
     source = REGISTRY.source(name)
-    console.print(f"[bold]{name}[/] ({'built-in' if source.builtin else source}): "
-                  f"{getattr(cls, 'description', '')}", highlight=False)
+    console.print(
+        f"[bold]{name}[/] ({'built-in' if source.builtin else source}): "
+        f"{getattr(cls, 'description', '')}",
+        highlight=False,
+    )
     opts = Table(title="options", title_justify="left")
     for col in ("option", "type", "default", "meaning"):
         opts.add_column(col, overflow="fold")
@@ -125,15 +142,24 @@ def show_task(name: str, options: dict[str, Any], setup: bool = True) -> None:
     elapsed = time.perf_counter() - start
     info = task.info
     batch = next(iter(task.train_dataloader()))
-    facts = Table(title=f"configuration {options or '(defaults)'} — set up in {elapsed:.2f} s",
-                  title_justify="left", show_header=False)
+    facts = Table(
+        title=f"configuration {options or '(defaults)'} — set up in {elapsed:.2f} s",
+        title_justify="left",
+        show_header=False,
+    )
     facts.add_column("key")
     facts.add_column("value", overflow="fold")
     facts.add_row("output kind", info.output_kind)
-    facts.add_row("input", f"{info.input_kind}, input_size {info.input_size}"
-                  + (f", vocab_size {info.vocab_size}" if info.vocab_size else ""))
-    facts.add_row("outputs", f"num_outputs {info.num_outputs}"
-                  + (f", target_shape {info.target_shape}" if info.target_shape else ""))
+    facts.add_row(
+        "input",
+        f"{info.input_kind}, input_size {info.input_size}"
+        + (f", vocab_size {info.vocab_size}" if info.vocab_size else ""),
+    )
+    facts.add_row(
+        "outputs",
+        f"num_outputs {info.num_outputs}"
+        + (f", target_shape {info.target_shape}" if info.target_shape else ""),
+    )
     facts.add_row("metric", f"{info.metric} ({info.metric_mode})")
     for key, value in batch.items():
         facts.add_row(f"batch {key}", _shape(value))
@@ -162,10 +188,12 @@ def tasks(
 @tasks_app.command("show")
 def show(
     name: str = typer.Argument(..., help="Task name (see `seqlab tasks`)."),
-    opt: list[str] = typer.Option(None, "--opt", "-o", "--task-opt",
-                                  help="Task option KEY=VALUE (repeatable)."),
-    setup: bool = typer.Option(True, "--setup/--no-setup",
-                               help="Load the data to show shapes, sizes and baselines."),
+    opt: list[str] = typer.Option(
+        None, "--opt", "-o", "--task-opt", help="Task option KEY=VALUE (repeatable)."
+    ),
+    setup: bool = typer.Option(
+        True, "--setup/--no-setup", help="Load the data to show shapes, sizes and baselines."
+    ),
 ) -> None:
     """One task: its options, and on the given configuration its shapes, sizes and baselines."""
     show_task(name, parse_key_values(opt, "--opt"), setup=setup)

@@ -40,8 +40,9 @@ _FLAG_KEYS = {
 }
 
 
-def config_flags(values: dict[str, Any], task_opt: list[str] | None, cell_opt: list[str] | None,
-                 quiet: bool) -> dict[str, Any]:
+def config_flags(
+    values: dict[str, Any], task_opt: list[str] | None, cell_opt: list[str] | None, quiet: bool
+) -> dict[str, Any]:
     """Dotted config keys for the flags given on the command line (others are ``None``)."""
     flags: dict[str, Any] = {}
     for arg, key in _FLAG_KEYS.items():
@@ -67,41 +68,94 @@ def _duration(seconds: float) -> str:
 
 @app.command("fit")
 def fit_cmd(
-    cell: str | None = typer.Option(None, "--cell", help="Recurrent cell (seqlab cells lists them)."),
-    task: str | None = typer.Option(None, "--task", help="Task (seqlab tasks lists them). Default: adding."),
-    hidden_size: int | None = typer.Option(None, "--hidden-size", help="Units per layer and direction."),
+    cell: str | None = typer.Option(
+        None, "--cell", help="Recurrent cell (seqlab cells lists them)."
+    ),
+    task: str | None = typer.Option(
+        None, "--task", help="Task (seqlab tasks lists them). Default: adding."
+    ),
+    hidden_size: int | None = typer.Option(
+        None, "--hidden-size", help="Units per layer and direction."
+    ),
     num_layers: int | None = typer.Option(None, "--num-layers", help="Stacked recurrent layers."),
-    bidirectional: bool | None = typer.Option(None, "--bidirectional/--no-bidirectional",
-                                              help="Add a backward cell per layer."),
-    dropout: float | None = typer.Option(None, "--dropout", help="Dropout between layers and before the head."),
-    batch_size: int | None = typer.Option(None, "--batch-size", help="Sequences per batch (per device)."),
+    bidirectional: bool | None = typer.Option(
+        None, "--bidirectional/--no-bidirectional", help="Add a backward cell per layer."
+    ),
+    dropout: float | None = typer.Option(
+        None, "--dropout", help="Dropout between layers and before the head."
+    ),
+    batch_size: int | None = typer.Option(
+        None, "--batch-size", help="Sequences per batch (per device)."
+    ),
     lr: float | None = typer.Option(None, "--lr", help="Learning rate."),
-    max_epochs: int | None = typer.Option(None, "--max-epochs", help="Stop after this many epochs."),
-    max_steps: int | None = typer.Option(None, "--max-steps", help="Stop after this many optimiser steps."),
-    seed: int | None = typer.Option(None, "--seed", help="Seed of data, initialisation and dropout."),
+    max_epochs: int | None = typer.Option(
+        None, "--max-epochs", help="Stop after this many epochs."
+    ),
+    max_steps: int | None = typer.Option(
+        None, "--max-steps", help="Stop after this many optimiser steps."
+    ),
+    seed: int | None = typer.Option(
+        None, "--seed", help="Seed of data, initialisation and dropout."
+    ),
     accelerator: str | None = typer.Option(None, "--accelerator", help="auto, cpu, gpu, mps."),
-    devices: str | None = typer.Option(None, "--devices", help="Devices per node: a count, auto or '0,1'."),
+    devices: str | None = typer.Option(
+        None, "--devices", help="Devices per node: a count, auto or '0,1'."
+    ),
     strategy: str | None = typer.Option(None, "--strategy", help="auto, ddp, ddp_spawn, fsdp..."),
     num_nodes: int | None = typer.Option(None, "--num-nodes", help="Machines taking part."),
-    precision: str | None = typer.Option(None, "--precision", help="32-true, 16-mixed, bf16-mixed..."),
-    gradient_clip: float | None = typer.Option(None, "--gradient-clip", help="Clip the gradient norm to this."),
-    run_dir: Path | None = typer.Option(None, "--run-dir", help="Where run directories go (default ./runs)."),
+    precision: str | None = typer.Option(
+        None, "--precision", help="32-true, 16-mixed, bf16-mixed..."
+    ),
+    gradient_clip: float | None = typer.Option(
+        None, "--gradient-clip", help="Clip the gradient norm to this."
+    ),
+    run_dir: Path | None = typer.Option(
+        None, "--run-dir", help="Where run directories go (default ./runs)."
+    ),
     name: str | None = typer.Option(None, "--name", help="Run name (default <task>-<cell>)."),
-    task_opt: list[str] | None = typer.Option(None, "--task-opt", help="Task option KEY=VALUE (repeatable)."),
-    cell_opt: list[str] | None = typer.Option(None, "--cell-opt", help="Cell option KEY=VALUE (repeatable)."),
+    task_opt: list[str] | None = typer.Option(
+        None, "--task-opt", help="Task option KEY=VALUE (repeatable)."
+    ),
+    cell_opt: list[str] | None = typer.Option(
+        None, "--cell-opt", help="Cell option KEY=VALUE (repeatable)."
+    ),
     config: Path | None = typer.Option(None, "--config", help="A YAML config (see configs/)."),
-    set_: list[str] | None = typer.Option(None, "--set", help="Override SECTION.KEY=VALUE (repeatable)."),
-    resume: Path | None = typer.Option(None, "--resume", help="Continue a run directory from its last checkpoint."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar; print only the result."),
-    logger: str | None = typer.Option(None, "--logger", help="wandb, csv, tensorboard or none (metrics.csv is always written)."),
+    set_: list[str] | None = typer.Option(
+        None, "--set", help="Override SECTION.KEY=VALUE (repeatable)."
+    ),
+    resume: Path | None = typer.Option(
+        None, "--resume", help="Continue a run directory from its last checkpoint."
+    ),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="No progress bar; print only the result."
+    ),
+    logger: str | None = typer.Option(
+        None, "--logger", help="wandb, csv, tensorboard or none (metrics.csv is always written)."
+    ),
     wandb_project: str | None = typer.Option(None, "--wandb-project", help="W&B project."),
-    wandb_entity: str | None = typer.Option(None, "--wandb-entity", help="W&B entity (user or team)."),
+    wandb_entity: str | None = typer.Option(
+        None, "--wandb-entity", help="W&B entity (user or team)."
+    ),
     wandb_group: str | None = typer.Option(None, "--wandb-group", help="W&B group."),
     wandb_tags: str | None = typer.Option(None, "--wandb-tags", help="Comma-separated W&B tags."),
-    wandb_mode: str | None = typer.Option(None, "--wandb-mode", help="online, offline or disabled (default: offline without credentials)."),
-    log_model: bool | None = typer.Option(None, "--log-model/--no-log-model", help="Upload best and last checkpoints as W&B artifacts."),
-    grad_flow: str | None = typer.Option(None, "--grad-flow", help="Measure gradient flow through time, e.g. every=50."),
-    overrides: list[str] | None = typer.Argument(None, help="KEY=VALUE overrides, the same as --set (W&B sweep agents pass these).", show_default=False),
+    wandb_mode: str | None = typer.Option(
+        None,
+        "--wandb-mode",
+        help="online, offline or disabled (default: offline without credentials).",
+    ),
+    log_model: bool | None = typer.Option(
+        None,
+        "--log-model/--no-log-model",
+        help="Upload best and last checkpoints as W&B artifacts.",
+    ),
+    grad_flow: str | None = typer.Option(
+        None, "--grad-flow", help="Measure gradient flow through time, e.g. every=50."
+    ),
+    overrides: list[str] | None = typer.Argument(
+        None,
+        help="KEY=VALUE overrides, the same as --set (W&B sweep agents pass these).",
+        show_default=False,
+    ),
 ) -> None:
     """Train a model; print its result next to the task's trivial baseline.
 
@@ -141,10 +195,14 @@ def fit_cmd(
     console.print(f"[bold green]{describe(result)}[/]", highlight=False, soft_wrap=True)
     console.print(f"run: {result.run_dir}", highlight=False, soft_wrap=True)
     if result.sync_hint:
-        console.print(f"W&B ran offline; upload with: {result.sync_hint}", highlight=False, soft_wrap=True)
+        console.print(
+            f"W&B ran offline; upload with: {result.sync_hint}", highlight=False, soft_wrap=True
+        )
 
 
-def _metrics_table(title: str, metrics: dict[str, float], baselines: list[Any], split: str) -> Table:
+def _metrics_table(
+    title: str, metrics: dict[str, float], baselines: list[Any], split: str
+) -> Table:
     table = Table(title=title)
     table.add_column("metric")
     table.add_column("value", justify="right")
@@ -152,21 +210,43 @@ def _metrics_table(title: str, metrics: dict[str, float], baselines: list[Any], 
     for key, value in metrics.items():
         name = key.split("_", 1)[-1]
         base = next((b for b in baselines if b.metric == name and b.split == split), None)
-        table.add_row(key, f"{value:.4g}", "" if base is None else f"{base.value:.4g} ({base.description})")
+        table.add_row(
+            key, f"{value:.4g}", "" if base is None else f"{base.value:.4g} ({base.description})"
+        )
     return table
 
 
-def _evaluate_cmd(split: str, ckpt: Path, batch_size: int | None, accelerator: str, devices: str,
-                  limit_batches: float | None, quiet: bool) -> None:
+def _evaluate_cmd(
+    split: str,
+    ckpt: Path,
+    batch_size: int | None,
+    accelerator: str,
+    devices: str,
+    limit_batches: float | None,
+    quiet: bool,
+) -> None:
     from seqlab.training import evaluate, load_checkpoint
 
     limit: int | float | None = None
     if limit_batches is not None:
-        limit = int(limit_batches) if float(limit_batches).is_integer() and limit_batches >= 1 else limit_batches
-    metrics = evaluate(split, ckpt, batch_size=batch_size, accelerator=accelerator,  # type: ignore[arg-type]
-                       devices=devices, limit_batches=limit, quiet=quiet)
+        limit = (
+            int(limit_batches)
+            if float(limit_batches).is_integer() and limit_batches >= 1
+            else limit_batches
+        )
+    metrics = evaluate(
+        split,
+        ckpt,
+        batch_size=batch_size,
+        accelerator=accelerator,  # type: ignore[arg-type]
+        devices=devices,
+        limit_batches=limit,
+        quiet=quiet,
+    )
     info = load_checkpoint(ckpt).info
-    console.print(_metrics_table(f"{split} metrics of {ckpt}", metrics, list(info.baselines), split))
+    console.print(
+        _metrics_table(f"{split} metrics of {ckpt}", metrics, list(info.baselines), split)
+    )
 
 
 _CKPT_HELP = "A checkpoint file, or a run directory (its checkpoints/best.ckpt)."
@@ -178,7 +258,9 @@ def validate_cmd(
     batch_size: int | None = typer.Option(None, "--batch-size", help="Override the batch size."),
     accelerator: str = typer.Option("auto", "--accelerator"),
     devices: str = typer.Option("1", "--devices"),
-    limit_batches: float | None = typer.Option(None, "--limit-batches", help="Evaluate only this many batches (or fraction)."),
+    limit_batches: float | None = typer.Option(
+        None, "--limit-batches", help="Evaluate only this many batches (or fraction)."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Metrics of a checkpoint on its task's validation split."""
@@ -191,7 +273,9 @@ def test_cmd(
     batch_size: int | None = typer.Option(None, "--batch-size", help="Override the batch size."),
     accelerator: str = typer.Option("auto", "--accelerator"),
     devices: str = typer.Option("1", "--devices"),
-    limit_batches: float | None = typer.Option(None, "--limit-batches", help="Evaluate only this many batches (or fraction)."),
+    limit_batches: float | None = typer.Option(
+        None, "--limit-batches", help="Evaluate only this many batches (or fraction)."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Metrics of a checkpoint on its task's test split."""
@@ -203,8 +287,12 @@ def generate_cmd(
     ckpt: Path = typer.Option(..., "--ckpt", help=_CKPT_HELP),
     prompt: str = typer.Option("\n", "--prompt", help="Text to start from."),
     length: int = typer.Option(500, "--length", help="Tokens to sample."),
-    temperature: float = typer.Option(0.8, "--temperature", help="Softmax temperature (0: greedy)."),
-    top_k: int | None = typer.Option(None, "--top-k", help="Sample among the k most likely tokens."),
+    temperature: float = typer.Option(
+        0.8, "--temperature", help="Softmax temperature (0: greedy)."
+    ),
+    top_k: int | None = typer.Option(
+        None, "--top-k", help="Sample among the k most likely tokens."
+    ),
     seed: int | None = typer.Option(None, "--seed", help="Seed of the sampling."),
 ) -> None:
     """Sample text from a language-model checkpoint (e.g. charlm)."""

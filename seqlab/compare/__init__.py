@@ -73,8 +73,9 @@ def run_comparison(
     import shlex
 
     out = Path(out)
-    outcomes = execute(plan, out, workers=workers, force=force, progress=progress, command=command,
-                       threads=threads)
+    outcomes = execute(
+        plan, out, workers=workers, force=force, progress=progress, command=command, threads=threads
+    )
     results = collect(outcomes)
     where = Path(report_dir) if report_dir is not None else out
     if where != out:
@@ -83,8 +84,9 @@ def run_comparison(
         check_out_dir(where)
     csv_path = write_csv(results, where / "results.csv")
     failed = [o.plan.run_id for o in outcomes if not o.ok]
-    report = write_report(plan, results, where, failed=failed,
-                          command=shlex.join(command) if command else None)
+    report = write_report(
+        plan, results, where, failed=failed, command=shlex.join(command) if command else None
+    )
     return ComparisonResult(plan, outcomes, results, csv_path, report)
 
 

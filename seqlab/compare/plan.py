@@ -64,7 +64,11 @@ class CellSpec:
 
 
 def _show(value: Any) -> str:
-    return json.dumps(value) if isinstance(value, str | list | dict) and not _plain_word(value) else str(value)
+    return (
+        json.dumps(value)
+        if isinstance(value, str | list | dict) and not _plain_word(value)
+        else str(value)
+    )
 
 
 def _plain_word(value: Any) -> bool:
@@ -145,10 +149,14 @@ def parse_seeds(seeds: int | None, seed_list: str | Sequence[int] | None) -> lis
             if not text:
                 continue
             if not text.isdigit():
-                raise ConfigError(f"--seed-list takes non-negative integers such as 0,1,2; got {item!r}.")
+                raise ConfigError(
+                    f"--seed-list takes non-negative integers such as 0,1,2; got {item!r}."
+                )
             out.append(int(text))
         if not out:
-            raise ConfigError("--seed-list is empty; give at least one seed, e.g. --seed-list 0,1,2.")
+            raise ConfigError(
+                "--seed-list is empty; give at least one seed, e.g. --seed-list 0,1,2."
+            )
         if len(set(out)) != len(out):
             raise ConfigError(f"--seed-list {seed_list!r} repeats a seed; list each seed once.")
         return out
@@ -178,7 +186,9 @@ class Budget:
         if self.time_budget_s is not None and not (
             math.isfinite(self.time_budget_s) and self.time_budget_s > 0
         ):
-            raise ConfigError(f"--time-budget must be a positive number of seconds, got {self.time_budget_s!r}.")
+            raise ConfigError(
+                f"--time-budget must be a positive number of seconds, got {self.time_budget_s!r}."
+            )
 
     def describe(self) -> str:
         if self.max_steps is not None:
@@ -241,15 +251,21 @@ class _ModelProbe:
         from seqlab.tasks import create_task
 
         task = create_task(
-            base.task.name, batch_size=base.task.batch_size, seed=base.trainer.seed,
-            num_workers=0, **base.task.options,
+            base.task.name,
+            batch_size=base.task.batch_size,
+            seed=base.trainer.seed,
+            num_workers=0,
+            **base.task.options,
         )
         self.info = task.info
         self._cache: dict[tuple[str, int], tuple[int, int | None]] = {}
 
     def measure(self, config: Config) -> tuple[int, int | None]:
         """``(parameters of the whole model, FLOPs per time step of its recurrent stack)``."""
-        key = (json.dumps(config.model.__dict__, sort_keys=True, default=str), config.model.hidden_size)
+        key = (
+            json.dumps(config.model.__dict__, sort_keys=True, default=str),
+            config.model.hidden_size,
+        )
         if key not in self._cache:
             from seqlab.cells.registry import flops_per_step
             from seqlab.models import build_model
@@ -307,17 +323,27 @@ def match_hidden_size(probe: _ModelProbe, config: Config, target: int) -> int:
             hi = mid
         else:
             lo = mid
-    candidates = [(abs(c - target), h) for h in range(max(1, lo - 2), hi + 3)
-                  if (c := count(h)) is not None]
+    candidates = [
+        (abs(c - target), h) for h in range(max(1, lo - 2), hi + 3) if (c := count(h)) is not None
+    ]
     if not candidates:
-        raise ConfigError(f"--match-params: no hidden size near {hi} builds cell {config.model.cell}.")
+        raise ConfigError(
+            f"--match-params: no hidden size near {hi} builds cell {config.model.cell}."
+        )
     return min(candidates)[1]
 
 
 # -- the plan ------------------------------------------------------------------------------------
-def run_config(base: Config, cell: CellSpec, seed: int, budget: Budget, *,
-               global_cell_options: Mapping[str, Any], hidden_size: int | None = None,
-               default_val_every: bool = True) -> Config:
+def run_config(
+    base: Config,
+    cell: CellSpec,
+    seed: int,
+    budget: Budget,
+    *,
+    global_cell_options: Mapping[str, Any],
+    hidden_size: int | None = None,
+    default_val_every: bool = True,
+) -> Config:
     """``base`` with the run's cell, seed, budget (and hidden size) filled in."""
     data = copy.deepcopy(base.to_dict())
     model = data["model"]
@@ -375,7 +401,9 @@ def build_plan(
     if not seeds:
         raise ConfigError("no seeds; give --seeds N (at least 1).")
     if param_budget is not None and (isinstance(param_budget, bool) or param_budget < 1):
-        raise ConfigError(f"--param-budget must be a positive number of parameters, got {param_budget!r}.")
+        raise ConfigError(
+            f"--param-budget must be a positive number of parameters, got {param_budget!r}."
+        )
     if match_params and param_budget is not None:
         raise ConfigError(
             "--match-params matches the first cell's parameter count and --param-budget a "
@@ -394,7 +422,11 @@ def build_plan(
     if match_params or param_budget is not None:
         first = configured(cells[0], seeds[0])
         target = param_budget if param_budget is not None else probe.parameters(first)
-        match = f"{target:,} parameters" if param_budget is not None else f"the first cell ({cells[0].label})"
+        match = (
+            f"{target:,} parameters"
+            if param_budget is not None
+            else f"the first cell ({cells[0].label})"
+        )
         for cell in cells:
             if cell == cells[0] and param_budget is None:
                 continue
@@ -405,9 +437,18 @@ def build_plan(
             cfg = configured(cell, seed, hidden_of[cell])
             params, flops = probe.measure(cfg)
             runs.append(RunPlan(cell, seed, cfg.model.hidden_size, cfg, params, flops))
-    return ComparisonPlan(name=name, cells=list(cells), seeds=list(seeds), budget=budget, base=base,
-                          runs=runs, grad_flow_every=every, match=match, target_parameters=target,
-                          extra={"task_info_metric": probe.info.metric})
+    return ComparisonPlan(
+        name=name,
+        cells=list(cells),
+        seeds=list(seeds),
+        budget=budget,
+        base=base,
+        runs=runs,
+        grad_flow_every=every,
+        match=match,
+        target_parameters=target,
+        extra={"task_info_metric": probe.info.metric},
+    )
 
 
 def grad_flow_every(option: str | int | None, budget: Budget) -> int | None:

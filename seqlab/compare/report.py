@@ -65,7 +65,7 @@ def fmt(value: float | None, digits: int = 4) -> str:
         return "–"
     if value == 0:
         return "0"
-    if abs(value) >= 10 ** digits:
+    if abs(value) >= 10**digits:
         return f"{value:,.0f}"
     return f"{value:.{digits}g}"
 
@@ -81,32 +81,51 @@ def by_cell(plan: ComparisonPlan, results: Sequence[RunResult]) -> dict[CellSpec
     return {c: [r for r in results if r.plan.cell == c] for c in plan.cells}
 
 
-def summary_table(plan: ComparisonPlan, results: Sequence[RunResult]) -> tuple[list[str], list[list[str]]]:
+def summary_table(
+    plan: ComparisonPlan, results: Sequence[RunResult]
+) -> tuple[list[str], list[list[str]]]:
     """The per-cell table of report.md: header and rows of formatted cells."""
     key, _mode = headline_metric(results)
-    header = ["cell", "hidden", "parameters", f"{key} (mean ± std)", "runs", "baseline",
-              "FLOPs/step", "train time (s)", "samples/s", "peak memory (MB)",
-              "grad-flow ratio (end)", "grad-flow ratio (start)"]
+    header = [
+        "cell",
+        "hidden",
+        "parameters",
+        f"{key} (mean ± std)",
+        "runs",
+        "baseline",
+        "FLOPs/step",
+        "train time (s)",
+        "samples/s",
+        "peak memory (MB)",
+        "grad-flow ratio (end)",
+        "grad-flow ratio (start)",
+    ]
     rows = []
     for cell, rs in by_cell(plan, results).items():
         if not rs:
             rows.append([cell.label, "", "", "no finished run", "0"] + [""] * (len(header) - 5))
             continue
         hidden = sorted({r.plan.hidden_size for r in rs})
-        rows.append([
-            cell.label,
-            ", ".join(str(h) for h in hidden),
-            fmt(statistics.fmean(_values(rs, "parameters")), 6),
-            fmt_mean_std(_values(rs, key)),
-            str(len(rs)),
-            fmt(statistics.fmean(_values(rs, "baseline"))) if _values(rs, "baseline") else "–",
-            fmt(statistics.fmean(_values(rs, "flops_per_step")), 6) if _values(rs, "flops_per_step") else "–",
-            fmt_mean_std(_values(rs, "train_time_s"), 3),
-            fmt_mean_std(_values(rs, "samples_per_s"), 3),
-            fmt(statistics.fmean(_values(rs, "peak_memory_mb")), 4) if _values(rs, "peak_memory_mb") else "–",
-            fmt(geometric_mean(_values(rs, "grad_flow_ratio")), 2),
-            fmt(geometric_mean(_values(rs, "grad_flow_ratio_init")), 2),
-        ])
+        rows.append(
+            [
+                cell.label,
+                ", ".join(str(h) for h in hidden),
+                fmt(statistics.fmean(_values(rs, "parameters")), 6),
+                fmt_mean_std(_values(rs, key)),
+                str(len(rs)),
+                fmt(statistics.fmean(_values(rs, "baseline"))) if _values(rs, "baseline") else "–",
+                fmt(statistics.fmean(_values(rs, "flops_per_step")), 6)
+                if _values(rs, "flops_per_step")
+                else "–",
+                fmt_mean_std(_values(rs, "train_time_s"), 3),
+                fmt_mean_std(_values(rs, "samples_per_s"), 3),
+                fmt(statistics.fmean(_values(rs, "peak_memory_mb")), 4)
+                if _values(rs, "peak_memory_mb")
+                else "–",
+                fmt(geometric_mean(_values(rs, "grad_flow_ratio")), 2),
+                fmt(geometric_mean(_values(rs, "grad_flow_ratio_init")), 2),
+            ]
+        )
     return header, rows
 
 
@@ -132,15 +151,23 @@ def _describe_setup(plan: ComparisonPlan) -> list[str]:
         f"- optimiser: {o.name}, lr {o.lr:g}, schedule {o.scheduler}, clip {o.gradient_clip}",
     ]
     if plan.match != "none":
-        lines.append(f"- hidden sizes chosen so that every model has about as many parameters as "
-                     f"{plan.match} (the whole model: embedding, recurrent stack, head)")
+        lines.append(
+            f"- hidden sizes chosen so that every model has about as many parameters as "
+            f"{plan.match} (the whole model: embedding, recurrent stack, head)"
+        )
     if plan.grad_flow_every:
         lines.append(f"- gradient flow measured every {plan.grad_flow_every} steps")
     return lines
 
 
-def write_report(plan: ComparisonPlan, results: Sequence[RunResult], out: str | Path, *,
-                 failed: Sequence[str] = (), command: str | None = None) -> Path:
+def write_report(
+    plan: ComparisonPlan,
+    results: Sequence[RunResult],
+    out: str | Path,
+    *,
+    failed: Sequence[str] = (),
+    command: str | None = None,
+) -> Path:
     """Write the plots and ``report.md`` into ``out``; returns the report's path."""
     out = Path(out)
     key, mode = headline_metric(results)
@@ -155,7 +182,8 @@ def write_report(plan: ComparisonPlan, results: Sequence[RunResult], out: str | 
         lines += [
             f"**{key}** ({'lower' if mode == 'min' else 'higher'} is better) of the best "
             f"validation checkpoint of each run, mean ± sample standard deviation over seeds. "
-            f"Trivial baseline: {baseline or 'none'}.", "",
+            f"Trivial baseline: {baseline or 'none'}.",
+            "",
         ]
         lines += [*_md_table(header, rows), ""]
         best = _best_cell(plan, results, key, mode)
@@ -175,10 +203,12 @@ def write_report(plan: ComparisonPlan, results: Sequence[RunResult], out: str | 
         "and first (start) measurement, geometric mean over seeds (≪ 1: vanishing gradient).",
         "",
     ]
-    for title, name in (("Learning curves", LEARNING_CURVES),
-                        ("Final metric against parameters", METRIC_VS_PARAMETERS),
-                        ("Gradient flow through time", GRAD_FLOW_HEATMAPS),
-                        ("Gradient-flow profiles", GRAD_FLOW_PROFILES)):
+    for title, name in (
+        ("Learning curves", LEARNING_CURVES),
+        ("Final metric against parameters", METRIC_VS_PARAMETERS),
+        ("Gradient flow through time", GRAD_FLOW_HEATMAPS),
+        ("Gradient-flow profiles", GRAD_FLOW_PROFILES),
+    ):
         if name in images:
             lines += [f"## {title}", "", f"![{title}]({name})", ""]
     lines += ["Per-run numbers: `results.csv`; run directories: `runs/`."]
@@ -193,13 +223,20 @@ def _memory_kind(results: Sequence[RunResult]) -> str:
     kinds = {read_resources(r.run_dir).get("peak_memory_kind") for r in results} - {None}
     if kinds == {"torch.cuda.max_memory_allocated"}:
         return "torch.cuda.max_memory_allocated of the run"
-    return ("the peak resident set size of the run's process (Python, torch and Lightning "
-            "included, about 0.4–0.5 GB of it before any data)")
+    return (
+        "the peak resident set size of the run's process (Python, torch and Lightning "
+        "included, about 0.4–0.5 GB of it before any data)"
+    )
 
 
-def _best_cell(plan: ComparisonPlan, results: Sequence[RunResult], key: str, mode: str) -> str | None:
-    means = {c.label: statistics.fmean(v) for c, rs in by_cell(plan, results).items()
-             if (v := _values(rs, key))}
+def _best_cell(
+    plan: ComparisonPlan, results: Sequence[RunResult], key: str, mode: str
+) -> str | None:
+    means = {
+        c.label: statistics.fmean(v)
+        for c, rs in by_cell(plan, results).items()
+        if (v := _values(rs, key))
+    }
     if not means:
         return None
     pick = min if mode == "min" else max
@@ -239,7 +276,9 @@ def curve(run_dir: Path, column: str) -> tuple[np.ndarray, np.ndarray]:
     return steps, np.array([points[s] for s in steps])
 
 
-def band(curves: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def band(
+    curves: Sequence[tuple[np.ndarray, np.ndarray]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Mean, min and max over runs on the union of their steps (each run interpolated
     linearly inside its own range only)."""
     grid = np.unique(np.concatenate([s for s, _ in curves])) if curves else np.zeros(0)
@@ -270,12 +309,16 @@ def _maybe_log(ax: Any, values: Sequence[float], axis: str = "y") -> None:
         (ax.set_yscale if axis == "y" else ax.set_xscale)("log")
 
 
-def plot_learning_curves(plan: ComparisonPlan, results: Sequence[RunResult], path: Path) -> Path | None:
+def plot_learning_curves(
+    plan: ComparisonPlan, results: Sequence[RunResult], path: Path
+) -> Path | None:
     metric = results[0].summary.get("task", {}).get("metric", "") if results else ""
     val_key = f"val_{metric}"
     groups = by_cell(plan, results)
     panels = [(val_key, f"validation {metric}"), ("train_loss", "training loss")]
-    data = {k: {c: [curve(r.run_dir, k) for r in rs] for c, rs in groups.items()} for k, _ in panels}
+    data = {
+        k: {c: [curve(r.run_dir, k) for r in rs] for c, rs in groups.items()} for k, _ in panels
+    }
     panels = [(k, t) for k, t in panels if any(len(s) for cs in data[k].values() for s, _ in cs)]
     if not panels:
         return None
@@ -288,14 +331,22 @@ def plot_learning_curves(plan: ComparisonPlan, results: Sequence[RunResult], pat
             if not curves:
                 continue
             grid, mean, lo, hi = band(curves)
-            ax.plot(grid, mean, color=color, label=f"{cell.label} (n={len(curves)})",
-                    marker="o" if len(grid) < 15 else None, markersize=3)
+            ax.plot(
+                grid,
+                mean,
+                color=color,
+                label=f"{cell.label} (n={len(curves)})",
+                marker="o" if len(grid) < 15 else None,
+                markersize=3,
+            )
             if len(curves) > 1:
                 ax.fill_between(grid, lo, hi, color=color, alpha=0.2, linewidth=0)
             everything += [v for v in np.concatenate([lo, hi]) if math.isfinite(v)]
         baseline = _val_baseline(results, metric) if key == val_key else None
         if baseline is not None:
-            ax.axhline(baseline, color="grey", linestyle="--", linewidth=1, label="trivial baseline")
+            ax.axhline(
+                baseline, color="grey", linestyle="--", linewidth=1, label="trivial baseline"
+            )
             everything.append(baseline)
         _maybe_log(ax, everything)
         ax.set_xlabel("training step")
@@ -308,7 +359,9 @@ def plot_learning_curves(plan: ComparisonPlan, results: Sequence[RunResult], pat
     return path
 
 
-def plot_metric_vs_parameters(plan: ComparisonPlan, results: Sequence[RunResult], path: Path) -> Path | None:
+def plot_metric_vs_parameters(
+    plan: ComparisonPlan, results: Sequence[RunResult], path: Path
+) -> Path | None:
     key, _mode = headline_metric(results)
     groups = by_cell(plan, results)
     points = []
@@ -324,7 +377,9 @@ def plot_metric_vs_parameters(plan: ComparisonPlan, results: Sequence[RunResult]
     for color, (cell, x, y, err) in zip(_colors(len(points)), points, strict=True):
         ax.errorbar([x], [y], yerr=[err], fmt="o", color=color, capsize=4, label=cell.label)
         ax.annotate(cell.label, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
-    baseline = statistics.fmean(_values(results, "baseline")) if _values(results, "baseline") else None
+    baseline = (
+        statistics.fmean(_values(results, "baseline")) if _values(results, "baseline") else None
+    )
     if baseline is not None:
         ax.axhline(baseline, color="grey", linestyle="--", linewidth=1, label="trivial baseline")
     _maybe_log(ax, [p[1] for p in points], "x")
@@ -339,7 +394,9 @@ def plot_metric_vs_parameters(plan: ComparisonPlan, results: Sequence[RunResult]
     return path
 
 
-def _histories(plan: ComparisonPlan, results: Sequence[RunResult]) -> dict[CellSpec, list[tuple[int, Any]]]:
+def _histories(
+    plan: ComparisonPlan, results: Sequence[RunResult]
+) -> dict[CellSpec, list[tuple[int, Any]]]:
     from seqlab.diagnostics.grad_flow import load_grad_flow
     from seqlab.errors import DataError
 
@@ -356,15 +413,18 @@ def _histories(plan: ComparisonPlan, results: Sequence[RunResult]) -> dict[CellS
     return out
 
 
-def plot_grad_flow(plan: ComparisonPlan, results: Sequence[RunResult], heatmaps: Path,
-                   profiles: Path) -> list[Path]:
+def plot_grad_flow(
+    plan: ComparisonPlan, results: Sequence[RunResult], heatmaps: Path, profiles: Path
+) -> list[Path]:
     """Heatmaps side by side (first seed of each cell) and the start/end profiles."""
     from seqlab.diagnostics.grad_flow import plot_heatmaps
 
     found = _histories(plan, results)
     if not found:
         return []
-    plot_heatmaps({f"{cell.label} (seed {hs[0][0]})": hs[0][1] for cell, hs in found.items()}, heatmaps)
+    plot_heatmaps(
+        {f"{cell.label} (seed {hs[0][0]})": hs[0][1] for cell, hs in found.items()}, heatmaps
+    )
     fig = _figure(6.8, 4.4)
     ax = fig.add_subplot(1, 1, 1)
     for color, (cell, hs) in zip(_colors(len(found)), found.items(), strict=True):
@@ -376,12 +436,19 @@ def plot_grad_flow(plan: ComparisonPlan, results: Sequence[RunResult], heatmaps:
                 # the log axis, rather than a mean over the seeds that did not underflow.
                 mean = 10 ** np.mean(np.log10(np.stack([p[:t_max] for p in profs])), 0)
             step = hs[0][1].steps[which]
-            ax.plot(np.arange(1, t_max + 1), mean, style, color=color,
-                    label=f"{cell.label}, step {step}")
+            ax.plot(
+                np.arange(1, t_max + 1),
+                mean,
+                style,
+                color=color,
+                label=f"{cell.label}, step {step}",
+            )
     ax.set_yscale("log")
     ax.set_xlabel("time step t")
     ax.set_ylabel("‖∂L/∂h_t‖ (geometric mean over seeds; gaps: 0)")
-    ax.set_title("gradient reaching each step: first (dotted) and last (solid) measurement", fontsize=9)
+    ax.set_title(
+        "gradient reaching each step: first (dotted) and last (solid) measurement", fontsize=9
+    )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.subplots_adjust(left=0.12, right=0.97, bottom=0.12, top=0.92)
@@ -394,8 +461,10 @@ def plot_all(plan: ComparisonPlan, results: Sequence[RunResult], out: Path) -> d
     made: dict[str, Path] = {}
     if not results:
         return made
-    for name, draw in ((LEARNING_CURVES, plot_learning_curves),
-                       (METRIC_VS_PARAMETERS, plot_metric_vs_parameters)):
+    for name, draw in (
+        (LEARNING_CURVES, plot_learning_curves),
+        (METRIC_VS_PARAMETERS, plot_metric_vs_parameters),
+    ):
         p = draw(plan, results, out / name)
         if p is not None:
             made[name] = p

@@ -21,9 +21,21 @@ from seqlab.compare.runner import RunOutcome, read_resources
 
 # The fixed columns of results.csv before the metrics, and after them.
 LEADING = ("cell", "cell_name", "seed", "hidden_size", "parameters")
-TRAILING = ("baseline", "global_step", "epochs", "train_time_s", "samples_per_s", "tokens_per_s",
-            "peak_memory_mb", "flops_per_step", "grad_flow_ratio", "grad_flow_ratio_init",
-            "wall_time_s", "status", "run_dir")
+TRAILING = (
+    "baseline",
+    "global_step",
+    "epochs",
+    "train_time_s",
+    "samples_per_s",
+    "tokens_per_s",
+    "peak_memory_mb",
+    "flops_per_step",
+    "grad_flow_ratio",
+    "grad_flow_ratio_init",
+    "wall_time_s",
+    "status",
+    "run_dir",
+)
 
 
 @dataclass
@@ -37,7 +49,9 @@ class RunResult:
 
     @property
     def metrics(self) -> dict[str, float]:
-        return {k: v for k, v in self.summary.get("metrics", {}).items() if isinstance(v, int | float)}
+        return {
+            k: v for k, v in self.summary.get("metrics", {}).items() if isinstance(v, int | float)
+        }
 
 
 def grad_flow_ratios(run_dir: Path) -> tuple[float | None, float | None]:
@@ -79,21 +93,23 @@ def collect(outcomes: Sequence[RunOutcome]) -> list[RunResult]:
             "parameters": summary.get("parameters", {}).get("total", plan.parameters),
         }
         row.update({k: v for k, v in summary.get("metrics", {}).items()})
-        row.update({
-            "baseline": summary.get("result", {}).get("baseline"),
-            "global_step": summary.get("global_step"),
-            "epochs": summary.get("epochs"),
-            "train_time_s": res.get("train_time_s"),
-            "samples_per_s": res.get("samples_per_s"),
-            "tokens_per_s": res.get("tokens_per_s"),
-            "peak_memory_mb": res.get("peak_memory_mb"),
-            "flops_per_step": plan.flops_per_step,
-            "grad_flow_ratio": ratio,
-            "grad_flow_ratio_init": ratio_init,
-            "wall_time_s": summary.get("wall_time_s"),
-            "status": o.status,
-            "run_dir": str(o.run_dir),
-        })
+        row.update(
+            {
+                "baseline": summary.get("result", {}).get("baseline"),
+                "global_step": summary.get("global_step"),
+                "epochs": summary.get("epochs"),
+                "train_time_s": res.get("train_time_s"),
+                "samples_per_s": res.get("samples_per_s"),
+                "tokens_per_s": res.get("tokens_per_s"),
+                "peak_memory_mb": res.get("peak_memory_mb"),
+                "flops_per_step": plan.flops_per_step,
+                "grad_flow_ratio": ratio,
+                "grad_flow_ratio_init": ratio_init,
+                "wall_time_s": summary.get("wall_time_s"),
+                "status": o.status,
+                "run_dir": str(o.run_dir),
+            }
+        )
         results.append(RunResult(plan, row, summary, o.run_dir))
     return results
 
@@ -139,5 +155,12 @@ def headline_metric(results: Sequence[RunResult]) -> tuple[str, str]:
     return key, mode
 
 
-__all__ = ["RunResult", "collect", "columns", "grad_flow_ratios", "headline_metric",
-           "metric_columns", "write_csv"]
+__all__ = [
+    "RunResult",
+    "collect",
+    "columns",
+    "grad_flow_ratios",
+    "headline_metric",
+    "metric_columns",
+    "write_csv",
+]

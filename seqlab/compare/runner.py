@@ -136,9 +136,14 @@ def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
     return [] if old == new else [f"{prefix.rstrip('.')} ({old!r} → {new!r})"]
 
 
-def prepare(plan: ComparisonPlan, out: Path, *, force: bool = False,
-            command: Sequence[str] | None = None, threads: int | None = None,
-            ) -> tuple[list[RunOutcome], list[_Job]]:
+def prepare(
+    plan: ComparisonPlan,
+    out: Path,
+    *,
+    force: bool = False,
+    command: Sequence[str] | None = None,
+    threads: int | None = None,
+) -> tuple[list[RunOutcome], list[_Job]]:
     """Sort the plan's runs into finished ones (reused) and jobs to run, writing each slot's
     ``run.json``; checks every existing slot was made by the same command."""
     check_out_dir(out)
@@ -170,14 +175,21 @@ def prepare(plan: ComparisonPlan, out: Path, *, force: bool = False,
             done.append(RunOutcome(run, "reused", finished, log=slot / LOG_FILE))
             continue
         resume = resumable_dir(slot, run.run_id)
-        kind = "resumed" if resume is not None else (
-            "restarted" if (slot / SPEC_FILE).is_file() else "ran")
+        kind = (
+            "resumed"
+            if resume is not None
+            else ("restarted" if (slot / SPEC_FILE).is_file() else "ran")
+        )
         for d in run_dirs(slot, run.run_id):
             if d != resume:  # stopped before its first checkpoint: nothing to continue
                 shutil.rmtree(d)
         slot.mkdir(parents=True, exist_ok=True)
         config = run.config
-        overrides: dict[str, Any] = {"run.dir": str(slot), "run.name": run.run_id, "run.quiet": True}
+        overrides: dict[str, Any] = {
+            "run.dir": str(slot),
+            "run.name": run.run_id,
+            "run.quiet": True,
+        }
         if plan.grad_flow_every and "grad_flow" in config.log.__dict__:
             overrides["log.grad_flow"] = f"every={plan.grad_flow_every}"
         if "wandb_group" in config.log.__dict__ and not getattr(config.log, "wandb_group", None):
@@ -195,7 +207,9 @@ def prepare(plan: ComparisonPlan, out: Path, *, force: bool = False,
         spec_path = slot / SPEC_FILE
         spec_path.write_text(json.dumps(spec, indent=1, default=str) + "\n", encoding="utf-8")
         (slot / SIGNATURE_FILE).write_text(
-            json.dumps(run.signature(plan.budget), indent=1, sort_keys=True) + "\n", encoding="utf-8")
+            json.dumps(run.signature(plan.budget), indent=1, sort_keys=True) + "\n",
+            encoding="utf-8",
+        )
         jobs.append(_Job(run, slot, spec_path, kind))
     write_plan_record(plan, out, command)
     return done, jobs
@@ -211,9 +225,17 @@ def write_plan_record(plan: ComparisonPlan, out: Path, command: Sequence[str] | 
         "match": plan.match,
         "target_parameters": plan.target_parameters,
         "grad_flow_every": plan.grad_flow_every,
-        "runs": [{"run_id": r.run_id, "cell": r.cell.label, "seed": r.seed,
-                  "hidden_size": r.hidden_size, "parameters": r.parameters,
-                  "flops_per_step": r.flops_per_step} for r in plan.runs],
+        "runs": [
+            {
+                "run_id": r.run_id,
+                "cell": r.cell.label,
+                "seed": r.seed,
+                "hidden_size": r.hidden_size,
+                "parameters": r.parameters,
+                "flops_per_step": r.flops_per_step,
+            }
+            for r in plan.runs
+        ],
         "base_config": plan.base.to_dict(),
     }
     path = out / PLAN_FILE
@@ -229,8 +251,9 @@ def worker_command(spec_path: Path) -> list[str]:
 def _outcome(job: _Job, code: int) -> RunOutcome:
     finished = finished_dir(job.slot, job.plan.run_id)
     status = job.kind if code == 0 and finished is not None else "failed"
-    return RunOutcome(job.plan, status, finished, time.monotonic() - job.started, code,
-                      job.slot / LOG_FILE)
+    return RunOutcome(
+        job.plan, status, finished, time.monotonic() - job.started, code, job.slot / LOG_FILE
+    )
 
 
 class Progress:
@@ -238,12 +261,19 @@ class Progress:
 
     def start(self, total: int, done: int) -> None: ...
     def run_started(self, job_id: str, running: Sequence[str]) -> None: ...
-    def run_ended(self, outcome: RunOutcome, done: int, total: int, eta_s: float | None) -> None: ...
+    def run_ended(
+        self, outcome: RunOutcome, done: int, total: int, eta_s: float | None
+    ) -> None: ...
     def stop(self) -> None: ...
 
 
-def estimate_eta(durations: Sequence[float], pending: int, running_elapsed: Sequence[float],
-                 workers: int, budget_s: float | None) -> float | None:
+def estimate_eta(
+    durations: Sequence[float],
+    pending: int,
+    running_elapsed: Sequence[float],
+    workers: int,
+    budget_s: float | None,
+) -> float | None:
     """Seconds left: the mean duration of the runs finished in this session (or the time
     budget before any has) × the runs left, spread over the workers."""
     if durations:
@@ -282,8 +312,12 @@ def execute(
             OpenMP threads spin on cores that other processes need.
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
-        raise ConfigError(f"--workers must be a positive integer (0: in this process), got {workers!r}.")
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ConfigError(
+            f"--workers must be a positive integer (0: in this process), got {workers!r}."
+        )
+    if threads is not None and (
+        isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
+    ):
         raise ConfigError(f"--threads must be a positive integer, got {threads!r}.")
     out = Path(out)
     progress = progress or Progress()
@@ -316,9 +350,14 @@ def execute(
             outcome = _outcome(job, code)
             durations.append(outcome.seconds)
             outcomes.append(outcome)
-            progress.run_ended(outcome, len(outcomes), total,
-                               estimate_eta(durations, len(jobs) - len(durations), [], 1,
-                                            plan.budget.time_budget_s))
+            progress.run_ended(
+                outcome,
+                len(outcomes),
+                total,
+                estimate_eta(
+                    durations, len(jobs) - len(durations), [], 1, plan.budget.time_budget_s
+                ),
+            )
         progress.stop()
         return sorted(outcomes, key=lambda o: order[o.plan.run_id])
 
@@ -328,8 +367,19 @@ def execute(
     received: list[int] = []
     with _stop_requests(received):
         try:
-            _run_jobs(pending, running, workers, run_env, plan, durations, outcomes, total,
-                      progress, poll_s, received)
+            _run_jobs(
+                pending,
+                running,
+                workers,
+                run_env,
+                plan,
+                durations,
+                outcomes,
+                total,
+                progress,
+                poll_s,
+                received,
+            )
         finally:
             progress.stop()
     return sorted(outcomes, key=lambda o: order[o.plan.run_id])
@@ -366,9 +416,19 @@ def _stop_requests(received: list[int]) -> Iterator[None]:
             signal.signal(sig, old)
 
 
-def _run_jobs(pending: list[_Job], running: list[_Job], workers: int, run_env: dict[str, str],
-              plan: ComparisonPlan, durations: list[float], outcomes: list[RunOutcome], total: int,
-              progress: Progress, poll_s: float, received: list[int]) -> None:
+def _run_jobs(
+    pending: list[_Job],
+    running: list[_Job],
+    workers: int,
+    run_env: dict[str, str],
+    plan: ComparisonPlan,
+    durations: list[float],
+    outcomes: list[RunOutcome],
+    total: int,
+    progress: Progress,
+    poll_s: float,
+    received: list[int],
+) -> None:
     """Start jobs up to ``workers`` at a time and collect them as they end."""
     try:
         while pending or running:
@@ -378,8 +438,12 @@ def _run_jobs(pending: list[_Job], running: list[_Job], workers: int, run_env: d
                 job = pending.pop(0)
                 job.log = (job.slot / LOG_FILE).open("wb")
                 job.started = time.monotonic()
-                job.proc = subprocess.Popen(worker_command(job.spec_path), stdout=job.log,
-                                            stderr=subprocess.STDOUT, env=run_env)
+                job.proc = subprocess.Popen(
+                    worker_command(job.spec_path),
+                    stdout=job.log,
+                    stderr=subprocess.STDOUT,
+                    env=run_env,
+                )
                 running.append(job)
                 progress.run_started(job.plan.run_id, [j.plan.run_id for j in running])
             still: list[_Job] = []
@@ -394,8 +458,13 @@ def _run_jobs(pending: list[_Job], running: list[_Job], workers: int, run_env: d
                 durations.append(outcome.seconds)
                 outcomes.append(outcome)
                 now = time.monotonic()
-                eta = estimate_eta(durations, len(pending), [now - j.started for j in still],
-                                   workers, plan.budget.time_budget_s)
+                eta = estimate_eta(
+                    durations,
+                    len(pending),
+                    [now - j.started for j in still],
+                    workers,
+                    plan.budget.time_budget_s,
+                )
                 progress.run_ended(outcome, len(outcomes), total, eta)
             running[:] = still
             if running and not received:

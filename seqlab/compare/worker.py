@@ -70,10 +70,16 @@ class ResourceMeter(Callback):
     def _live_train_time(self) -> float:
         if self._train_started is None:
             return self.train_time_s
-        return self.train_time_s + (time.perf_counter() - self._train_started) - self._val_in_session
+        return (
+            self.train_time_s + (time.perf_counter() - self._train_started) - self._val_in_session
+        )
 
     def state_dict(self) -> dict[str, Any]:
-        return {"train_time_s": self._live_train_time(), "samples": self.samples, "tokens": self.tokens}
+        return {
+            "train_time_s": self._live_train_time(),
+            "samples": self.samples,
+            "tokens": self.tokens,
+        }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         if self._trained:
@@ -88,8 +94,14 @@ class ResourceMeter(Callback):
         self._train_started = time.perf_counter()
         self._val_in_session = 0.0
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any,
-                           batch: Any, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
         x = batch["x"] if isinstance(batch, dict) else batch[0]
         self.samples += int(x.shape[0])
         lengths = batch.get("lengths") if isinstance(batch, dict) else None

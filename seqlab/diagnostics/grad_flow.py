@@ -170,8 +170,14 @@ class GradientFlow(Callback):
         log_images: also log the heatmaps to W&B when a W&B logger is present.
     """
 
-    def __init__(self, every_n_steps: int, run_dir: str | Path | None = None, *, log_images: bool = True) -> None:
-        if isinstance(every_n_steps, bool) or not isinstance(every_n_steps, int) or every_n_steps < 1:
+    def __init__(
+        self, every_n_steps: int, run_dir: str | Path | None = None, *, log_images: bool = True
+    ) -> None:
+        if (
+            isinstance(every_n_steps, bool)
+            or not isinstance(every_n_steps, int)
+            or every_n_steps < 1
+        ):
             raise ConfigError(
                 f"grad flow: every must be a positive number of steps, got {every_n_steps!r}; "
                 f"for example --grad-flow every=50."
@@ -187,7 +193,9 @@ class GradientFlow(Callback):
         self._rendered = 0
 
     @classmethod
-    def from_option(cls, option: str | int | None, run_dir: str | Path | None = None) -> GradientFlow | None:
+    def from_option(
+        cls, option: str | int | None, run_dir: str | Path | None = None
+    ) -> GradientFlow | None:
         """The callback for ``--grad-flow`` (``every=50``, ``50``; ``off``/``none``/empty: None)."""
         if option is None:
             return None
@@ -224,7 +232,9 @@ class GradientFlow(Callback):
                 h.steps = [h.steps[i] for i in keep]
                 h.norms = [h.norms[i] for i in keep]
 
-    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
         if not trainer.is_global_zero:
             return
         step = log_step(trainer)
@@ -237,12 +247,21 @@ class GradientFlow(Callback):
         self._scale = None
         self._probes = [_Probe(prefix, layer) for prefix, layer in recurrent_layers(pl_module)]
 
-    def on_before_backward(self, trainer: L.Trainer, pl_module: L.LightningModule, loss: Tensor) -> None:
+    def on_before_backward(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, loss: Tensor
+    ) -> None:
         if self._probes and self._scale is None:
             scaler = getattr(getattr(trainer.strategy, "precision_plugin", None), "scaler", None)
             self._scale = float(scaler.get_scale()) if scaler is not None else 1.0
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
         if not self._probes:
             return
         probes = self._release()
@@ -262,7 +281,9 @@ class GradientFlow(Callback):
             probe.stop()
         return probes
 
-    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+    def on_exception(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
+    ) -> None:
         self._release()
 
     # -- writing ----------------------------------------------------------------------------
@@ -275,7 +296,9 @@ class GradientFlow(Callback):
             self._write(trainer)
 
     def output_dir(self, trainer: L.Trainer | None = None) -> Path:
-        base = self.run_dir if self.run_dir is not None else Path(trainer.log_dir if trainer else ".")
+        base = (
+            self.run_dir if self.run_dir is not None else Path(trainer.log_dir if trainer else ".")
+        )
         return base / GRAD_FLOW_DIR
 
     def _write(self, trainer: L.Trainer) -> None:
@@ -316,16 +339,22 @@ def load_grad_flow(path: str | Path) -> dict[str, GradFlowHistory]:
     """Read :func:`save_grad_flow`'s file (or a run dir holding ``grad_flow/grad_flow.npz``)."""
     path = Path(path)
     if path.is_dir():
-        path = path / GRAD_FLOW_DIR / NPZ_NAME if (path / GRAD_FLOW_DIR).is_dir() else path / NPZ_NAME
+        path = (
+            path / GRAD_FLOW_DIR / NPZ_NAME if (path / GRAD_FLOW_DIR).is_dir() else path / NPZ_NAME
+        )
     if not path.is_file():
         from seqlab.errors import DataError
 
-        raise DataError(f"no gradient-flow record at {path}; was the run made with --grad-flow every=N?")
+        raise DataError(
+            f"no gradient-flow record at {path}; was the run made with --grad-flow every=N?"
+        )
     with np.load(path) as data:
         out = {}
         for key in data["keys"].tolist():
             h = GradFlowHistory(key)
-            for step, row in zip(data[f"steps__{key}"].tolist(), data[f"norms__{key}"], strict=True):
+            for step, row in zip(
+                data[f"steps__{key}"].tolist(), data[f"norms__{key}"], strict=True
+            ):
                 h.add(step, row[~np.isnan(row)])
             out[key] = h
     return out
@@ -349,8 +378,15 @@ def _draw_heatmap(fig: Any, ax: Any, h: GradFlowHistory, title: str) -> None:
     norm = LogNorm(vmin=positive.min(), vmax=positive.max()) if positive.size else None
     cmap = _cmap()
     t_max, count = m.shape
-    image = ax.imshow(masked, aspect="auto", origin="lower", cmap=cmap, norm=norm,
-                      extent=(-0.5, count - 0.5, 0.5, t_max + 0.5), interpolation="nearest")
+    image = ax.imshow(
+        masked,
+        aspect="auto",
+        origin="lower",
+        cmap=cmap,
+        norm=norm,
+        extent=(-0.5, count - 0.5, 0.5, t_max + 0.5),
+        interpolation="nearest",
+    )
     ticks = np.unique(np.linspace(0, count - 1, min(count, 8)).round().astype(int))
     ax.set_xticks(ticks)
     ax.set_xticklabels([str(h.steps[i]) for i in ticks])
@@ -427,7 +463,9 @@ def write_grad_flow(history: Mapping[str, GradFlowHistory], out_dir: str | Path)
     ``out_dir``; returns ``{key: heatmap path}``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    images = {key: plot_heatmap(h, out / f"heatmap_{key}.png") for key, h in history.items() if h.norms}
+    images = {
+        key: plot_heatmap(h, out / f"heatmap_{key}.png") for key, h in history.items() if h.norms
+    }
     plot_profiles(history, out / "profile.png")
     save_grad_flow(history, out / NPZ_NAME)
     return images

@@ -35,8 +35,7 @@ def build_model(model: ModelConfig, optim: OptimConfig, info: TaskInfo) -> Seque
     cls = MODELS.get(info.output_kind)
     if cls is None:
         raise ConfigError(
-            f"no model for output kind '{info.output_kind}'; seqlab models "
-            f"{', '.join(MODELS)}."
+            f"no model for output kind '{info.output_kind}'; seqlab models {', '.join(MODELS)}."
         )
     return cls(model, optim, info)
 

@@ -73,9 +73,15 @@ class SequenceModel(L.LightningModule):
         else:
             input_size = info.input_size
         self.recurrent = Recurrent(
-            model.cell, input_size, model.hidden_size, model.num_layers,
-            bidirectional=model.bidirectional, dropout=model.dropout,
-            recurrent_dropout=model.recurrent_dropout, zoneout=model.zoneout, fused=model.fused,
+            model.cell,
+            input_size,
+            model.hidden_size,
+            model.num_layers,
+            bidirectional=model.bidirectional,
+            dropout=model.dropout,
+            recurrent_dropout=model.recurrent_dropout,
+            zoneout=model.zoneout,
+            fused=model.fused,
             **model.cell_options,
         )
         self.output_dropout = nn.Dropout(model.dropout)
@@ -116,8 +122,14 @@ class SequenceModel(L.LightningModule):
     # -- Lightning hooks ------------------------------------------------------------------------
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
         loss, _ = self.step(batch)
-        self.log("train_loss", loss, on_step=True, on_epoch=False, prog_bar=True,
-                 batch_size=self.batch_size_of(batch))
+        self.log(
+            "train_loss",
+            loss,
+            on_step=True,
+            on_epoch=False,
+            prog_bar=True,
+            batch_size=self.batch_size_of(batch),
+        )
         return loss
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
@@ -155,8 +167,10 @@ class SequenceModel(L.LightningModule):
         for p in self.parameters():
             if p.requires_grad:
                 (decay if p.ndim >= 2 else no_decay).append(p)
-        groups = [{"params": decay, "weight_decay": self.optim_config.weight_decay},
-                  {"params": no_decay, "weight_decay": 0.0}]
+        groups = [
+            {"params": decay, "weight_decay": self.optim_config.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ]
         return [g for g in groups if g["params"]]
 
     def make_optimizer(self) -> torch.optim.Optimizer:
@@ -193,15 +207,26 @@ class SequenceModel(L.LightningModule):
             return optimizer
         if o.scheduler == "cosine":
             sched = torch.optim.lr_scheduler.LambdaLR(optimizer, self.cosine_factor())
-            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+            return {
+                "optimizer": optimizer,
+                "lr_scheduler": {"scheduler": sched, "interval": "step"},
+            }
         plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode=self.info.metric_mode, factor=o.plateau_factor,
+            optimizer,
+            mode=self.info.metric_mode,
+            factor=o.plateau_factor,
             patience=o.plateau_patience,
         )
         # Stepped by step_plateau after every validation (not by Lightning at epoch end).
-        return {"optimizer": optimizer,
-                "lr_scheduler": {"scheduler": plateau, "interval": "epoch", "monitor": self.monitor,
-                                 "strict": False}}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {
+                "scheduler": plateau,
+                "interval": "epoch",
+                "monitor": self.monitor,
+                "strict": False,
+            },
+        }
 
     @property
     def monitor(self) -> str:

@@ -103,8 +103,12 @@ class LanguageModel(SequenceModel):
         return state
 
     def token_losses(self, logits: Tensor, y: Tensor) -> Tensor:
-        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1),
-                               ignore_index=IGNORE_INDEX, reduction="none")
+        return F.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]),
+            y.reshape(-1),
+            ignore_index=IGNORE_INDEX,
+            reduction="none",
+        )
 
     # -- training: truncated BPTT with manual optimisation --------------------------------------
     def on_train_start(self) -> None:
@@ -125,14 +129,17 @@ class LanguageModel(SequenceModel):
         clip = self.optim_config.gradient_clip
         losses = []
         for start in range(0, x.shape[1], chunk):
-            logits, state = self(x[:, start:start + chunk], state)
-            targets = y[:, start:start + chunk]
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
-                                   ignore_index=IGNORE_INDEX)
+            logits, state = self(x[:, start : start + chunk], state)
+            targets = y[:, start : start + chunk]
+            loss = F.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE_INDEX
+            )
             optimizer.zero_grad()
             self.manual_backward(loss)
             if clip is not None:
-                self.clip_gradients(optimizer, gradient_clip_val=clip, gradient_clip_algorithm="norm")
+                self.clip_gradients(
+                    optimizer, gradient_clip_val=clip, gradient_clip_algorithm="norm"
+                )
             optimizer.step()
             if scheduler is not None and self.optim_config.scheduler == "cosine":
                 scheduler.step()
@@ -140,8 +147,9 @@ class LanguageModel(SequenceModel):
             losses.append(loss.detach())
         self._train_state = state
         loss = torch.stack(losses).mean()
-        self.log("train_loss", loss, on_step=True, on_epoch=False, prog_bar=True,
-                 batch_size=x.shape[0])
+        self.log(
+            "train_loss", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=x.shape[0]
+        )
         return loss
 
     def total_optimizer_steps(self) -> int:
@@ -222,10 +230,16 @@ class LanguageModel(SequenceModel):
         if isinstance(length, bool) or not isinstance(length, int) or length < 0:
             raise ConfigError(f"length must be a non-negative integer, got {length!r}.")
         if not isinstance(temperature, int | float) or not temperature >= 0:
-            raise ConfigError(f"temperature must be ≥ 0 (0 picks the most likely token), got {temperature!r}.")
+            raise ConfigError(
+                f"temperature must be ≥ 0 (0 picks the most likely token), got {temperature!r}."
+            )
         vocab = self.info.num_outputs
-        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
-            raise ConfigError(f"top_k must be a positive integer (≤ {vocab}) or None, got {top_k!r}.")
+        if top_k is not None and (
+            isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1
+        ):
+            raise ConfigError(
+                f"top_k must be a positive integer (≤ {vocab}) or None, got {top_k!r}."
+            )
         ids = torch.as_tensor(prompt, dtype=torch.long, device=self.device).reshape(1, -1)
         if ids.numel() == 0:
             raise ConfigError("the prompt is empty; give at least one token to start from.")

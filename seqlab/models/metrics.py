@@ -28,7 +28,13 @@ METRIC_NAMES: dict[str, tuple[str, ...]] = {
 """The metrics each output kind logs as ``val_<name>`` and ``test_<name>``."""
 
 METRIC_MODES: dict[str, Literal["min", "max"]] = {
-    "acc": "max", "f1": "max", "ce": "min", "bpc": "min", "ppl": "min", "mse": "min", "mae": "min",
+    "acc": "max",
+    "f1": "max",
+    "ce": "min",
+    "bpc": "min",
+    "ppl": "min",
+    "mse": "min",
+    "mae": "min",
 }
 
 

@@ -52,7 +52,9 @@ class SequenceTagger(SequenceModel):
         loss = F.cross_entropy(flat_logits, flat_y, ignore_index=IGNORE_INDEX)
         return loss, (flat_logits, flat_y)
 
-    def update_metrics(self, metrics: nn.ModuleDict, batch: Batch, out: tuple[Tensor, Tensor]) -> None:
+    def update_metrics(
+        self, metrics: nn.ModuleDict, batch: Batch, out: tuple[Tensor, Tensor]
+    ) -> None:
         logits, y = out
         metrics["acc"].update(logits, y)
         metrics["f1"].update(logits, y)

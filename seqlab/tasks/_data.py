@@ -96,7 +96,12 @@ class _Collate:
 
 
 def make_loader(
-    dataset: SequenceDataset, batch_size: int, *, shuffle: bool, seed: int, num_workers: int,
+    dataset: SequenceDataset,
+    batch_size: int,
+    *,
+    shuffle: bool,
+    seed: int,
+    num_workers: int,
 ) -> DataLoader:
     """A DataLoader over ``dataset``; shuffled by a generator seeded with ``seed``.
 
@@ -154,16 +159,31 @@ class ArrayTask(Task):
         return self._splits
 
     def train_dataloader(self) -> DataLoader:
-        return make_loader(self.splits.train, self.batch_size, shuffle=True, seed=self.seed,
-                           num_workers=self.num_workers)
+        return make_loader(
+            self.splits.train,
+            self.batch_size,
+            shuffle=True,
+            seed=self.seed,
+            num_workers=self.num_workers,
+        )
 
     def val_dataloader(self) -> DataLoader:
-        return make_loader(self.splits.val, self.batch_size, shuffle=False, seed=self.seed,
-                           num_workers=self.num_workers)
+        return make_loader(
+            self.splits.val,
+            self.batch_size,
+            shuffle=False,
+            seed=self.seed,
+            num_workers=self.num_workers,
+        )
 
     def test_dataloader(self) -> DataLoader:
-        return make_loader(self.splits.test, self.batch_size, shuffle=False, seed=self.seed,
-                           num_workers=self.num_workers)
+        return make_loader(
+            self.splits.test,
+            self.batch_size,
+            shuffle=False,
+            seed=self.seed,
+            num_workers=self.num_workers,
+        )
 
 
 # -- seeded randomness ----------------------------------------------------------------------
@@ -174,7 +194,9 @@ def split_rngs(seed: int, n: int = 3) -> list[np.random.Generator]:
 
 
 def stratified_split(
-    labels: np.ndarray, fractions: Sequence[float], rng: np.random.Generator,
+    labels: np.ndarray,
+    fractions: Sequence[float],
+    rng: np.random.Generator,
 ) -> list[np.ndarray]:
     """Split indices of ``labels`` into ``len(fractions) + 1`` stratified parts.
 
@@ -236,20 +258,28 @@ def encode_labels(task: str, labels: Sequence[str], what: str) -> tuple[np.ndarr
 
 
 def majority_baselines(
-    train_y: Tensor, evals: dict[str, Tensor], class_names: Sequence[str],
+    train_y: Tensor,
+    evals: dict[str, Tensor],
+    class_names: Sequence[str],
 ) -> tuple[Baseline, ...]:
     """Accuracy of always predicting the most frequent *training* class, per split."""
     counts = torch.bincount(train_y, minlength=len(class_names))
     majority = int(torch.argmax(counts))  # ties → the smallest id
     return tuple(
-        Baseline("acc", float((y == majority).double().mean()),
-                 f"majority class of train ('{class_names[majority]}')", split)
+        Baseline(
+            "acc",
+            float((y == majority).double().mean()),
+            f"majority class of train ('{class_names[majority]}')",
+            split,
+        )
         for split, y in evals.items()
     )
 
 
 def pad_sequences(
-    seqs: Sequence[np.ndarray], dtype: torch.dtype, max_len: int | None = None,
+    seqs: Sequence[np.ndarray],
+    dtype: torch.dtype,
+    max_len: int | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Stack arrays of shape (T_i, ...) into (N, max T_i, ...) zero-padded, plus lengths."""
     lengths = np.array([len(s) for s in seqs], dtype=np.int64)

@@ -16,8 +16,14 @@ from typing import Any
 
 from seqlab.errors import DataError
 
-TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".jsonl": None, ".ndjson": None,
-                  ".json": None}
+TABLE_SUFFIXES = {
+    ".csv": ",",
+    ".tsv": "\t",
+    ".tab": "\t",
+    ".jsonl": None,
+    ".ndjson": None,
+    ".json": None,
+}
 
 
 def resolve_file(task: str, path: str | Path, option: str = "path") -> Path:
@@ -29,8 +35,10 @@ def resolve_file(task: str, path: str | Path, option: str = "path") -> Path:
             f"{p.absolute()}). Pass the path of an existing file."
         )
     if not p.is_file():
-        raise DataError(f"task '{task}': {option}={str(path)!r} is not a regular file; "
-                        f"pass the path of a file, not a directory.")
+        raise DataError(
+            f"task '{task}': {option}={str(path)!r} is not a regular file; "
+            f"pass the path of a file, not a directory."
+        )
     return p
 
 
@@ -96,8 +104,11 @@ def read_table(task: str, path: str | Path, option: str = "path") -> Table:
         )
     text = read_utf8(task, p, option)
     delimiter = TABLE_SUFFIXES[suffix]
-    table = _read_json(task, p, text) if delimiter is None else _read_delimited(task, p, text,
-                                                                                delimiter)
+    table = (
+        _read_json(task, p, text)
+        if delimiter is None
+        else _read_delimited(task, p, text, delimiter)
+    )
     if not len(table):
         raise DataError(f"task '{task}': {p} has a header but no data rows; add some rows.")
     return table
@@ -111,12 +122,16 @@ def _read_delimited(task: str, path: Path, text: str, delimiter: str) -> Table:
         header = []
     columns = [h.strip() for h in header]
     if not any(columns):
-        raise DataError(f"task '{task}': the first line of {path} is empty; it must be the "
-                        f"header row naming the columns.")
+        raise DataError(
+            f"task '{task}': the first line of {path} is empty; it must be the "
+            f"header row naming the columns."
+        )
     duplicates = sorted({c for c in columns if columns.count(c) > 1})
     if duplicates:
-        raise DataError(f"task '{task}': {path} has duplicate column names in its header "
-                        f"({', '.join(duplicates)}); rename them so each is unique.")
+        raise DataError(
+            f"task '{task}': {path} has duplicate column names in its header "
+            f"({', '.join(duplicates)}); rename them so each is unique."
+        )
     data: dict[str, list[Any]] = {c: [] for c in columns}
     lines: list[int] = []
     try:
@@ -133,9 +148,11 @@ def _read_delimited(task: str, path: Path, text: str, delimiter: str) -> Table:
                 data[c].append(v)
             lines.append(reader.line_num)
     except csv.Error as exc:
-        raise DataError(f"task '{task}': {path} is not valid "
-                        f"{'TSV' if delimiter == chr(9) else 'CSV'} near line {reader.line_num}: "
-                        f"{exc}. Fix the quoting on that line.") from None
+        raise DataError(
+            f"task '{task}': {path} is not valid "
+            f"{'TSV' if delimiter == chr(9) else 'CSV'} near line {reader.line_num}: "
+            f"{exc}. Fix the quoting on that line."
+        ) from None
     return Table(path, columns, data, lines)
 
 
@@ -146,8 +163,10 @@ def _read_json(task: str, path: Path, text: str) -> Table:
         try:
             array = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise DataError(f"task '{task}': {path} is not valid JSON: {exc.msg} at line "
-                            f"{exc.lineno}, column {exc.colno}. Fix the file.") from None
+            raise DataError(
+                f"task '{task}': {path} is not valid JSON: {exc.msg} at line "
+                f"{exc.lineno}, column {exc.colno}. Fix the file."
+            ) from None
         records = [(i + 1, r) for i, r in enumerate(array)]
         where = "element"
     else:
@@ -165,8 +184,10 @@ def _read_json(task: str, path: Path, text: str) -> Table:
     columns: list[str] = []
     for lineno, record in records:
         if not isinstance(record, dict):
-            raise DataError(f"task '{task}': {where} {lineno} of {path} is a "
-                            f"{type(record).__name__}, not a JSON object with named fields.")
+            raise DataError(
+                f"task '{task}': {where} {lineno} of {path} is a "
+                f"{type(record).__name__}, not a JSON object with named fields."
+            )
         columns += [k for k in record if k not in columns]
     data = {c: [r.get(c) for _, r in records] for c in columns}
     return Table(path, columns, data, [lineno for lineno, _ in records])

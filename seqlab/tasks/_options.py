@@ -22,7 +22,12 @@ def _fail(task: str, option: str, value: Any, must: str, example: Any) -> Config
 
 
 def check_int(
-    task: str, option: str, value: Any, *, minimum: int, maximum: int | None = None,
+    task: str,
+    option: str,
+    value: Any,
+    *,
+    minimum: int,
+    maximum: int | None = None,
     example: int | None = None,
 ) -> int:
     """``value`` as an int in ``[minimum, maximum]`` (bools and fractional floats rejected)."""
@@ -40,7 +45,12 @@ def check_int(
 
 
 def check_fraction(
-    task: str, option: str, value: Any, *, allow_zero: bool = False, example: float = 0.1,
+    task: str,
+    option: str,
+    value: Any,
+    *,
+    allow_zero: bool = False,
+    example: float = 0.1,
 ) -> float:
     """``value`` as a float in ``(0, 1)`` (or ``[0, 1)`` with ``allow_zero``)."""
     must = "a number in [0, 1)" if allow_zero else "a number strictly between 0 and 1"

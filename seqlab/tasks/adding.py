@@ -66,8 +66,14 @@ class AddingProblem(ArrayTask):
     output_kind: ClassVar[OutputKind] = "regression"
 
     def __init__(
-        self, batch_size: int = 32, seed: int = 0, num_workers: int = 0, seq_len: int = 50,
-        n_train: int = 10_000, n_val: int = 1_000, n_test: int = 1_000,
+        self,
+        batch_size: int = 32,
+        seed: int = 0,
+        num_workers: int = 0,
+        seq_len: int = 50,
+        n_train: int = 10_000,
+        n_val: int = 1_000,
+        n_test: int = 1_000,
     ) -> None:
         super().__init__(batch_size=batch_size, seed=seed, num_workers=num_workers)
         self.seq_len = check_int(self.name, "seq_len", seq_len, minimum=2, example=100)
@@ -77,21 +83,30 @@ class AddingProblem(ArrayTask):
 
     def build(self) -> tuple[TaskInfo, Splits]:
         datasets = []
-        for n, rng in zip((self.n_train, self.n_val, self.n_test), split_rngs(self.seed),
-                          strict=True):
+        for n, rng in zip(
+            (self.n_train, self.n_val, self.n_test), split_rngs(self.seed), strict=True
+        ):
             x, y = adding_data(n, self.seq_len, rng)
             lengths = torch.full((n,), self.seq_len, dtype=torch.int64)
             datasets.append(SequenceDataset(torch.from_numpy(x), lengths, torch.from_numpy(y)))
         splits = Splits(*datasets)
         baselines = tuple(
-            Baseline("mse", float(((ds.y - 1.0) ** 2).double().mean()), "always predict 1",
-                     split)
+            Baseline("mse", float(((ds.y - 1.0) ** 2).double().mean()), "always predict 1", split)
             for split, ds in (("val", splits.val), ("test", splits.test))
         )
         info = TaskInfo(
-            output_kind="regression", input_kind="real", input_size=2, num_outputs=1,
-            target_shape=(1,), metric="mse", metric_mode="min", baselines=baselines,
-            extra={"seq_len": self.seq_len, "sizes": splits.sizes(),
-                   "expected_baseline_mse": 1.0 / 6.0},
+            output_kind="regression",
+            input_kind="real",
+            input_size=2,
+            num_outputs=1,
+            target_shape=(1,),
+            metric="mse",
+            metric_mode="min",
+            baselines=baselines,
+            extra={
+                "seq_len": self.seq_len,
+                "sizes": splits.sizes(),
+                "expected_baseline_mse": 1.0 / 6.0,
+            },
         )
         return info, splits

@@ -38,8 +38,9 @@ class ContiguousBatches(IterableDataset):
     would break the contiguity); the rank is chosen here instead.
     """
 
-    def __init__(self, ids: Tensor, batch_size: int, seq_len: int, rank: int = 0,
-                 world_size: int = 1) -> None:
+    def __init__(
+        self, ids: Tensor, batch_size: int, seq_len: int, rank: int = 0, world_size: int = 1
+    ) -> None:
         streams = batch_size * world_size
         stream_len = (len(ids) - 1) // streams  # each stream also needs its next token
         self.seq_len = seq_len
@@ -128,8 +129,13 @@ class CharLM(Task):
     supports_bidirectional: ClassVar[bool] = False
 
     def __init__(
-        self, batch_size: int = 32, seed: int = 0, num_workers: int = 0,
-        path: str | None = None, seq_len: int = 64, val_fraction: float = 0.1,
+        self,
+        batch_size: int = 32,
+        seed: int = 0,
+        num_workers: int = 0,
+        path: str | None = None,
+        seq_len: int = 64,
+        val_fraction: float = 0.1,
         test_fraction: float = 0.0,
     ) -> None:
         batch_size, seed, num_workers = check_common(self.name, batch_size, seed, num_workers)
@@ -137,10 +143,12 @@ class CharLM(Task):
         self.path = None if path is None else str(path)
         self.seq_len = check_int(self.name, "seq_len", seq_len, minimum=1, example=64)
         self.val_fraction = check_fraction(self.name, "val_fraction", val_fraction)
-        self.test_fraction = check_fraction(self.name, "test_fraction", test_fraction,
-                                            allow_zero=True)
-        check_fractions_sum(self.name, val_fraction=self.val_fraction,
-                            test_fraction=self.test_fraction)
+        self.test_fraction = check_fraction(
+            self.name, "test_fraction", test_fraction, allow_zero=True
+        )
+        check_fractions_sum(
+            self.name, val_fraction=self.val_fraction, test_fraction=self.test_fraction
+        )
         self.data: dict[str, Tensor] = {}
 
     def _resolve_path(self) -> Path:
@@ -196,12 +204,22 @@ class CharLM(Task):
             ]
         self.data = data
         self.info = TaskInfo(
-            output_kind="language_model", input_kind="tokens", input_size=vocab,
-            num_outputs=vocab, vocab_size=vocab, metric="ce", metric_mode="min",
-            baselines=tuple(baselines), itos=itos,
-            extra={"path": str(path), "seq_len": self.seq_len,
-                   "sizes": {k: len(v) for k, v in data.items()}, "size_unit": "characters",
-                   "test_is_val": "test" not in data},
+            output_kind="language_model",
+            input_kind="tokens",
+            input_size=vocab,
+            num_outputs=vocab,
+            vocab_size=vocab,
+            metric="ce",
+            metric_mode="min",
+            baselines=tuple(baselines),
+            itos=itos,
+            extra={
+                "path": str(path),
+                "seq_len": self.seq_len,
+                "sizes": {k: len(v) for k, v in data.items()},
+                "size_unit": "characters",
+                "test_is_val": "test" not in data,
+            },
         )
 
     # -- loaders ----------------------------------------------------------------------
@@ -225,8 +243,13 @@ class CharLM(Task):
                 f"{world} processes × batch_size={self.batch_size} × seq_len={self.seq_len}; "
                 f"use fewer processes or a smaller batch_size or seq_len."
             )
-        return DataLoader(batches, batch_size=None, num_workers=self.num_workers,
-                          collate_fn=_identity, persistent_workers=self.num_workers > 0)
+        return DataLoader(
+            batches,
+            batch_size=None,
+            num_workers=self.num_workers,
+            collate_fn=_identity,
+            persistent_workers=self.num_workers > 0,
+        )
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train")
@@ -238,8 +261,12 @@ class CharLM(Task):
         return self._loader("test")
 
     def random_windows(
-        self, split: str = "val", num_batches: int = 20, batch_size: int = 12,
-        seq_len: int | None = None, seed: int | None = None,
+        self,
+        split: str = "val",
+        num_batches: int = 20,
+        batch_size: int = 12,
+        seq_len: int | None = None,
+        seed: int | None = None,
     ) -> list[Batch]:
         """nanoGPT's ``estimate_loss`` batches: ``num_batches`` batches of ``batch_size``
         windows at uniformly random offsets (``torch.randint(len(data) - seq_len, ...)``,
@@ -254,13 +281,16 @@ class CharLM(Task):
         data = self.data.get(split, self.data["val"])
         t = self.seq_len if seq_len is None else seq_len
         if len(data) <= t:
-            raise DataError(f"task 'charlm': the {split} part has {len(data)} characters; "
-                            f"windows of seq_len={t} need more.")
+            raise DataError(
+                f"task 'charlm': the {split} part has {len(data)} characters; "
+                f"windows of seq_len={t} need more."
+            )
         gen = torch.Generator().manual_seed(self.seed if seed is None else seed)
         out = []
         for _ in range(num_batches):
             ix = torch.randint(len(data) - t, (batch_size,), generator=gen)
             window = data[ix[:, None] + torch.arange(t + 1)[None, :]]
-            out.append({"x": window[:, :-1], "lengths": torch.full((batch_size,), t),
-                        "y": window[:, 1:]})
+            out.append(
+                {"x": window[:, :-1], "lengths": torch.full((batch_size,), t), "y": window[:, 1:]}
+            )
         return out

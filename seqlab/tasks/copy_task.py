@@ -75,12 +75,20 @@ class CopyTask(ArrayTask):
     ICML 2016 (after Hochreiter & Schmidhuber 1997).
     """
 
-    description: ClassVar[str] = "Copy/memory task: recall 10 symbols after a delay (Arjovsky et al. 2016)"
+    description: ClassVar[str] = (
+        "Copy/memory task: recall 10 symbols after a delay (Arjovsky et al. 2016)"
+    )
     output_kind: ClassVar[OutputKind] = "tagging"
 
     def __init__(
-        self, batch_size: int = 32, seed: int = 0, num_workers: int = 0, delay: int = 10,
-        n_train: int = 10_000, n_val: int = 1_000, n_test: int = 1_000,
+        self,
+        batch_size: int = 32,
+        seed: int = 0,
+        num_workers: int = 0,
+        delay: int = 10,
+        n_train: int = 10_000,
+        n_val: int = 1_000,
+        n_test: int = 1_000,
     ) -> None:
         super().__init__(batch_size=batch_size, seed=seed, num_workers=num_workers)
         self.delay = check_int(self.name, "delay", delay, minimum=1, example=100)
@@ -94,24 +102,42 @@ class CopyTask(ArrayTask):
 
     def build(self) -> tuple[TaskInfo, Splits]:
         datasets = []
-        for n, rng in zip((self.n_train, self.n_val, self.n_test), split_rngs(self.seed),
-                          strict=True):
+        for n, rng in zip(
+            (self.n_train, self.n_val, self.n_test), split_rngs(self.seed), strict=True
+        ):
             x, y = copy_data(n, self.delay, rng)
             lengths = torch.full((n,), self.seq_len, dtype=torch.int64)
-            datasets.append(SequenceDataset(torch.from_numpy(x), lengths, torch.from_numpy(y),
-                                            per_step_targets=True))
+            datasets.append(
+                SequenceDataset(
+                    torch.from_numpy(x), lengths, torch.from_numpy(y), per_step_targets=True
+                )
+            )
         splits = Splits(*datasets)
         baselines = tuple(
-            Baseline("ce", blank_then_uniform_ce(ds.y, self.delay),
-                     "blanks, then uniform over the 8 symbols in the last 10 steps", split)
+            Baseline(
+                "ce",
+                blank_then_uniform_ce(ds.y, self.delay),
+                "blanks, then uniform over the 8 symbols in the last 10 steps",
+                split,
+            )
             for split, ds in (("val", splits.val), ("test", splits.test))
         )
         itos = ("<blank>", *(str(i) for i in range(1, N_SYMBOLS + 1)), "<delim>")
         info = TaskInfo(
-            output_kind="tagging", input_kind="tokens", input_size=VOCAB_SIZE,
-            num_outputs=N_TARGET_CLASSES, vocab_size=VOCAB_SIZE, metric="ce", metric_mode="min",
-            baselines=baselines, itos=itos,
-            extra={"seq_len": self.seq_len, "delay": self.delay, "sizes": splits.sizes(),
-                   "expected_baseline_ce": N_COPY * math.log(N_SYMBOLS) / self.seq_len},
+            output_kind="tagging",
+            input_kind="tokens",
+            input_size=VOCAB_SIZE,
+            num_outputs=N_TARGET_CLASSES,
+            vocab_size=VOCAB_SIZE,
+            metric="ce",
+            metric_mode="min",
+            baselines=baselines,
+            itos=itos,
+            extra={
+                "seq_len": self.seq_len,
+                "delay": self.delay,
+                "sizes": splits.sizes(),
+                "expected_baseline_ce": N_COPY * math.log(N_SYMBOLS) / self.seq_len,
+            },
         )
         return info, splits

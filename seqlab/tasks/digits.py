@@ -56,13 +56,21 @@ class Digits(ArrayTask):
         test_fraction: fraction of the images held out for testing.
     """
 
-    description: ClassVar[str] = "sklearn 8×8 digits as a sequence (rows or pixels, optionally permuted)"
+    description: ClassVar[str] = (
+        "sklearn 8×8 digits as a sequence (rows or pixels, optionally permuted)"
+    )
     output_kind: ClassVar[OutputKind] = "classification"
 
     def __init__(
-        self, batch_size: int = 32, seed: int = 0, num_workers: int = 0,
-        layout: Literal["rows", "pixels"] = "rows", permute: bool = False, permute_seed: int = 0,
-        val_fraction: float = 0.1, test_fraction: float = 0.2,
+        self,
+        batch_size: int = 32,
+        seed: int = 0,
+        num_workers: int = 0,
+        layout: Literal["rows", "pixels"] = "rows",
+        permute: bool = False,
+        permute_seed: int = 0,
+        val_fraction: float = 0.1,
+        test_fraction: float = 0.2,
     ) -> None:
         super().__init__(batch_size=batch_size, seed=seed, num_workers=num_workers)
         self.layout = check_choice(self.name, "layout", layout, ("rows", "pixels"))
@@ -70,13 +78,14 @@ class Digits(ArrayTask):
         self.permute_seed = check_int(self.name, "permute_seed", permute_seed, minimum=0)
         self.val_fraction = check_fraction(self.name, "val_fraction", val_fraction)
         self.test_fraction = check_fraction(self.name, "test_fraction", test_fraction, example=0.2)
-        check_fractions_sum(self.name, val_fraction=self.val_fraction,
-                            test_fraction=self.test_fraction)
+        check_fractions_sum(
+            self.name, val_fraction=self.val_fraction, test_fraction=self.test_fraction
+        )
 
     def build(self) -> tuple[TaskInfo, Splits]:
         datasets = require("sklearn.datasets", self.name, "its bundled digits data")
         bunch = datasets.load_digits()
-        pixels = (bunch.data.astype(np.float32) / 16.0)  # (1797, 64)
+        pixels = bunch.data.astype(np.float32) / 16.0  # (1797, 64)
         labels = bunch.target.astype(np.int64)
         if self.permute:
             order = np.random.default_rng(self.permute_seed).permutation(pixels.shape[1])
@@ -85,7 +94,8 @@ class Digits(ArrayTask):
         x = torch.from_numpy(np.ascontiguousarray(pixels.reshape(len(pixels), steps, features)))
         y = torch.from_numpy(labels)
         val_idx, test_idx, train_idx = stratified_split(
-            labels, (self.val_fraction, self.test_fraction), split_rngs(self.seed, 1)[0])
+            labels, (self.val_fraction, self.test_fraction), split_rngs(self.seed, 1)[0]
+        )
 
         def subset(idx: np.ndarray) -> SequenceDataset:
             t = torch.from_numpy(idx)
@@ -94,12 +104,21 @@ class Digits(ArrayTask):
         splits = Splits(subset(train_idx), subset(val_idx), subset(test_idx))
         class_names = [str(c) for c in range(10)]
         info = TaskInfo(
-            output_kind="classification", input_kind="real", input_size=features, num_outputs=10,
-            metric="acc", metric_mode="max",
-            baselines=majority_baselines(splits.train.y,
-                                         {"val": splits.val.y, "test": splits.test.y},
-                                         class_names),
-            extra={"classes": class_names, "layout": self.layout, "seq_len": steps,
-                   "permuted": self.permute, "sizes": splits.sizes()},
+            output_kind="classification",
+            input_kind="real",
+            input_size=features,
+            num_outputs=10,
+            metric="acc",
+            metric_mode="max",
+            baselines=majority_baselines(
+                splits.train.y, {"val": splits.val.y, "test": splits.test.y}, class_names
+            ),
+            extra={
+                "classes": class_names,
+                "layout": self.layout,
+                "seq_len": steps,
+                "permuted": self.permute,
+                "sizes": splits.sizes(),
+            },
         )
         return info, splits

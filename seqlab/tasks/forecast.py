@@ -28,8 +28,11 @@ _MISSING = {"", "nan", "na", "n/a", "null", "none", "-"}
 def _sunspots(task: str) -> tuple[np.ndarray, list[str], str]:
     module = require("statsmodels.datasets.sunspots", task, "the sunspots data set")
     frame = module.load_pandas().data
-    return (frame[["SUNACTIVITY"]].to_numpy(np.float64), ["SUNACTIVITY"],
-            "statsmodels sunspots: yearly sunspot numbers 1700–2008 (309 values)")
+    return (
+        frame[["SUNACTIVITY"]].to_numpy(np.float64),
+        ["SUNACTIVITY"],
+        "statsmodels sunspots: yearly sunspot numbers 1700–2008 (309 values)",
+    )
 
 
 def _co2(task: str) -> tuple[np.ndarray, list[str], str]:
@@ -38,16 +41,22 @@ def _co2(task: str) -> tuple[np.ndarray, list[str], str]:
     missing = int(series.isna().sum())
     # The record has gaps (weeks without a measurement); a window must not hold NaN.
     filled = series.interpolate(method="linear", limit_direction="both")
-    return (filled.to_numpy(np.float64)[:, None], ["co2"],
-            f"statsmodels co2: weekly Mauna Loa CO2 (ppm) 1958–2001 ({len(series)} values; "
-            f"the {missing} missing weeks are linearly interpolated)")
+    return (
+        filled.to_numpy(np.float64)[:, None],
+        ["co2"],
+        f"statsmodels co2: weekly Mauna Loa CO2 (ppm) 1958–2001 ({len(series)} values; "
+        f"the {missing} missing weeks are linearly interpolated)",
+    )
 
 
 def _airline(task: str) -> tuple[np.ndarray, list[str], str]:
     module = require("aeon.datasets", task, "the airline data set")
     values = np.asarray(module.load_airline(), dtype=np.float64)
-    return (values[:, None], ["passengers"],
-            "aeon airline: monthly international airline passengers 1949–1960 (144 values)")
+    return (
+        values[:, None],
+        ["passengers"],
+        "aeon airline: monthly international airline passengers 1949–1960 (144 values)",
+    )
 
 
 BUILTIN_SERIES: dict[str, Callable[[str], tuple[np.ndarray, list[str], str]]] = {
@@ -57,8 +66,9 @@ BUILTIN_SERIES: dict[str, Callable[[str], tuple[np.ndarray, list[str], str]]] = 
 }
 
 
-def windows(series: np.ndarray, targets: Sequence[int], context: int, horizon: int,
-            first: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+def windows(
+    series: np.ndarray, targets: Sequence[int], context: int, horizon: int, first: int, stop: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Every window whose forecast starts at t ∈ [first, stop - horizon]:
     x = series[t - context : t] (n, context, S), y = series[t : t + horizon, targets]."""
     starts = np.arange(max(first, context), stop - horizon + 1)
@@ -110,11 +120,19 @@ class Forecast(ArrayTask):
     output_kind: ClassVar[OutputKind] = "regression"
 
     def __init__(
-        self, batch_size: int = 32, seed: int = 0, num_workers: int = 0,
-        dataset: str | None = None, path: str | None = None,
-        columns: str | Sequence[str] | None = None, target: str | Sequence[str] | None = None,
-        context: int = 24, horizon: int = 1, val_fraction: float = 0.15,
-        test_fraction: float = 0.15, scale: Literal["standard", "none"] = "standard",
+        self,
+        batch_size: int = 32,
+        seed: int = 0,
+        num_workers: int = 0,
+        dataset: str | None = None,
+        path: str | None = None,
+        columns: str | Sequence[str] | None = None,
+        target: str | Sequence[str] | None = None,
+        context: int = 24,
+        horizon: int = 1,
+        val_fraction: float = 0.15,
+        test_fraction: float = 0.15,
+        scale: Literal["standard", "none"] = "standard",
     ) -> None:
         super().__init__(batch_size=batch_size, seed=seed, num_workers=num_workers)
         if dataset is not None and path is not None:
@@ -132,8 +150,10 @@ class Forecast(ArrayTask):
                     f"{', '.join(names)}; or pass path=FILE for your own CSV."
                 )
             if columns is not None:
-                raise ConfigError("task 'forecast': columns= selects columns of a path=FILE; "
-                                  f"the bundled '{dataset}' series has one column.")
+                raise ConfigError(
+                    "task 'forecast': columns= selects columns of a path=FILE; "
+                    f"the bundled '{dataset}' series has one column."
+                )
         self.dataset = dataset
         self.path = None if path is None else str(path)
         self.columns = check_name_list(self.name, "columns", columns)
@@ -141,10 +161,10 @@ class Forecast(ArrayTask):
         self.context = check_int(self.name, "context", context, minimum=1, example=24)
         self.horizon = check_int(self.name, "horizon", horizon, minimum=1, example=1)
         self.val_fraction = check_fraction(self.name, "val_fraction", val_fraction, example=0.15)
-        self.test_fraction = check_fraction(self.name, "test_fraction", test_fraction,
-                                            example=0.15)
-        check_fractions_sum(self.name, val_fraction=self.val_fraction,
-                            test_fraction=self.test_fraction)
+        self.test_fraction = check_fraction(self.name, "test_fraction", test_fraction, example=0.15)
+        check_fractions_sum(
+            self.name, val_fraction=self.val_fraction, test_fraction=self.test_fraction
+        )
         self.scale = check_choice(self.name, "scale", scale, ("standard", "none"))
 
     @classmethod
@@ -219,8 +239,11 @@ class Forecast(ArrayTask):
             mean, std = np.zeros_like(mean), np.ones_like(std)
         scaled = ((series - mean) / std).astype(np.float32)
         datasets, baselines = [], []
-        for split, (first, stop) in {"train": (0, train_end), "val": (train_end, val_end),
-                                     "test": (val_end, n)}.items():
+        for split, (first, stop) in {
+            "train": (0, train_end),
+            "val": (train_end, val_end),
+            "test": (val_end, n),
+        }.items():
             x, y = windows(scaled, targets, self.context, self.horizon, first, stop)
             lengths = torch.full((len(x),), self.context, dtype=torch.int64)
             datasets.append(SequenceDataset(torch.from_numpy(x), lengths, torch.from_numpy(y)))
@@ -233,16 +256,27 @@ class Forecast(ArrayTask):
                 ]
         splits = Splits(*datasets)
         extra: dict[str, Any] = {
-            "source": source, "columns": names, "targets": [names[i] for i in targets],
-            "context": self.context, "horizon": self.horizon, "steps": n,
+            "source": source,
+            "columns": names,
+            "targets": [names[i] for i in targets],
+            "context": self.context,
+            "horizon": self.horizon,
+            "steps": n,
             "split_steps": {"train": train_end, "val": val_end - train_end, "test": n - val_end},
-            "sizes": splits.sizes(), "size_unit": "windows",
+            "sizes": splits.sizes(),
+            "size_unit": "windows",
             "scaler": {"kind": self.scale, "mean": mean.tolist(), "std": std.tolist()},
         }
         info = TaskInfo(
-            output_kind="regression", input_kind="real", input_size=len(names),
-            num_outputs=self.horizon * len(targets), target_shape=(self.horizon, len(targets)),
-            metric="mse", metric_mode="min", baselines=tuple(baselines), extra=extra,
+            output_kind="regression",
+            input_kind="real",
+            input_size=len(names),
+            num_outputs=self.horizon * len(targets),
+            target_shape=(self.horizon, len(targets)),
+            metric="mse",
+            metric_mode="min",
+            baselines=tuple(baselines),
+            extra=extra,
         )
         return info, splits
 
@@ -287,5 +321,5 @@ def _all_numeric(values: list[Any]) -> bool:
 
 
 def _count_more(raw: list[Any], first: int) -> str:
-    more = sum(1 for v in raw[first + 1:] if (f := _to_float(v)) is None or not math.isfinite(f))
+    more = sum(1 for v in raw[first + 1 :] if (f := _to_float(v)) is None or not math.isfinite(f))
     return f" (and {more} more bad values in that column)" if more else ""

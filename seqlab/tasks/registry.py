@@ -47,7 +47,9 @@ def list_tasks(pattern: str = "*") -> list[str]:
     return REGISTRY.names(pattern)
 
 
-def create_task(name: str, *, batch_size: int = 32, seed: int = 0, num_workers: int = 0, **options: Any) -> Task:
+def create_task(
+    name: str, *, batch_size: int = 32, seed: int = 0, num_workers: int = 0, **options: Any
+) -> Task:
     """Build task ``name`` with ``options``; unknown options are named with a suggestion."""
     cls = get_task(name)
     sig = inspect.signature(cls)

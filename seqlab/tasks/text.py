@@ -36,8 +36,16 @@ from seqlab.tasks.registry import register_task
 PAD, UNK = "<pad>", "<unk>"
 # Words (with an inner apostrophe: "don't") or single punctuation marks.
 _WORD = re.compile(r"\w+(?:'\w+)*|[^\w\s]")
-_SPLIT_NAMES = {"train": "train", "training": "train", "val": "val", "valid": "val",
-                "validation": "val", "dev": "val", "test": "test", "testing": "test"}
+_SPLIT_NAMES = {
+    "train": "train",
+    "training": "train",
+    "val": "val",
+    "valid": "val",
+    "validation": "val",
+    "dev": "val",
+    "test": "test",
+    "testing": "test",
+}
 
 
 def tokenize(text: str, mode: str, lowercase: bool) -> list[str]:
@@ -108,11 +116,22 @@ class TextClassification(ArrayTask):
     output_kind: ClassVar[OutputKind] = "classification"
 
     def __init__(
-        self, batch_size: int = 32, seed: int = 0, num_workers: int = 0,
-        path: str | None = None, text_column: str = "text", label_column: str = "label",
-        tokens: Literal["word", "char"] = "word", max_vocab: int = 10_000, max_len: int = 50,
-        lowercase: bool = True, split_column: str | None = None, val_fraction: float = 0.1,
-        test_fraction: float = 0.1, hf_dataset: str | None = None, hf_config: str | None = None,
+        self,
+        batch_size: int = 32,
+        seed: int = 0,
+        num_workers: int = 0,
+        path: str | None = None,
+        text_column: str = "text",
+        label_column: str = "label",
+        tokens: Literal["word", "char"] = "word",
+        max_vocab: int = 10_000,
+        max_len: int = 50,
+        lowercase: bool = True,
+        split_column: str | None = None,
+        val_fraction: float = 0.1,
+        test_fraction: float = 0.1,
+        hf_dataset: str | None = None,
+        hf_config: str | None = None,
     ) -> None:
         super().__init__(batch_size=batch_size, seed=seed, num_workers=num_workers)
         if (path is None) == (hf_dataset is None):
@@ -131,8 +150,9 @@ class TextClassification(ArrayTask):
         self.lowercase = check_bool(self.name, "lowercase", lowercase)
         self.val_fraction = check_fraction(self.name, "val_fraction", val_fraction)
         self.test_fraction = check_fraction(self.name, "test_fraction", test_fraction)
-        check_fractions_sum(self.name, val_fraction=self.val_fraction,
-                            test_fraction=self.test_fraction)
+        check_fractions_sum(
+            self.name, val_fraction=self.val_fraction, test_fraction=self.test_fraction
+        )
 
     # -- loading ----------------------------------------------------------------------
     def _from_file(self) -> _Examples:
@@ -140,8 +160,11 @@ class TextClassification(ArrayTask):
         table = read_table(self.name, self.path)
         texts = table.column(self.name, self.text_column, "text_column")
         labels = table.column(self.name, self.label_column, "label_column")
-        splits = (table.column(self.name, self.split_column, "split_column")
-                  if self.split_column else [None] * len(table))
+        splits = (
+            table.column(self.name, self.split_column, "split_column")
+            if self.split_column
+            else [None] * len(table)
+        )
         where = [f"line {n} of {table.path}" for n in table.lines]
         return _Examples(texts, labels, splits, where)
 
@@ -163,15 +186,18 @@ class TextClassification(ArrayTask):
                     )
             feature = part.features[self.label_column]
             names = getattr(feature, "names", None)
-            for i, (text, label) in enumerate(zip(part[self.text_column],
-                                                  part[self.label_column], strict=True)):
+            for i, (text, label) in enumerate(
+                zip(part[self.text_column], part[self.label_column], strict=True)
+            ):
                 ex.texts.append(text)
                 ex.labels.append(names[label] if names and isinstance(label, int) else label)
                 ex.split.append(split)
                 ex.where.append(f"row {i} of split '{split_name}' of {self.hf_dataset}")
         if not ex.texts:
-            raise DataError(f"task 'text': hf_dataset {self.hf_dataset!r} has no train, "
-                            f"validation or test split; its splits are: {', '.join(loaded)}.")
+            raise DataError(
+                f"task 'text': hf_dataset {self.hf_dataset!r} has no train, "
+                f"validation or test split; its splits are: {', '.join(loaded)}."
+            )
         return ex
 
     def _check(self, ex: _Examples) -> None:
@@ -191,8 +217,11 @@ class TextClassification(ArrayTask):
         if all(s is None for s in ex.split):
             val, test, train = stratified_split(ids, (self.val_fraction, self.test_fraction), rng)
         else:
-            source = (f"the values of split column '{self.split_column}'" if self.split_column
-                      else "the data set's splits")
+            source = (
+                f"the values of split column '{self.split_column}'"
+                if self.split_column
+                else "the data set's splits"
+            )
             mapped = []
             for i, value in enumerate(ex.split):
                 split = _SPLIT_NAMES.get(str(value).strip().lower())
@@ -250,24 +279,34 @@ class TextClassification(ArrayTask):
                 seq = [stoi.get(tok, unk_id) for tok in token_lists[i][: self.max_len]]
                 x[row, : len(seq)] = seq
                 lengths[row] = len(seq)
-            return SequenceDataset(torch.from_numpy(x), torch.from_numpy(lengths),
-                                   torch.from_numpy(ids[idx]))
+            return SequenceDataset(
+                torch.from_numpy(x), torch.from_numpy(lengths), torch.from_numpy(ids[idx])
+            )
 
         splits = Splits(*(encode(idx) for idx in parts))
         truncated = sum(len(toks) > self.max_len for toks in token_lists)
         val_tokens = [tok for i in parts[1] for tok in token_lists[i][: self.max_len]]
         extra: dict[str, Any] = {
-            "classes": class_names, "sizes": splits.sizes(), "tokens": self.tokens,
-            "max_len": self.max_len, "truncated_texts": truncated,
+            "classes": class_names,
+            "sizes": splits.sizes(),
+            "tokens": self.tokens,
+            "max_len": self.max_len,
+            "truncated_texts": truncated,
             "val_unk_rate": (sum(tok not in stoi for tok in val_tokens) / len(val_tokens)),
             "source": self.path or f"hf:{self.hf_dataset}",
         }
         info = TaskInfo(
-            output_kind="classification", input_kind="tokens", input_size=len(itos),
-            num_outputs=len(class_names), vocab_size=len(itos), metric="acc", metric_mode="max",
-            baselines=majority_baselines(splits.train.y,
-                                         {"val": splits.val.y, "test": splits.test.y},
-                                         class_names),
-            itos=tuple(itos), extra=extra,
+            output_kind="classification",
+            input_kind="tokens",
+            input_size=len(itos),
+            num_outputs=len(class_names),
+            vocab_size=len(itos),
+            metric="acc",
+            metric_mode="max",
+            baselines=majority_baselines(
+                splits.train.y, {"val": splits.val.y, "test": splits.test.y}, class_names
+            ),
+            itos=tuple(itos),
+            extra=extra,
         )
         return info, splits

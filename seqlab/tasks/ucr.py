@@ -110,12 +110,19 @@ class UCRClassification(ArrayTask):
             univariate UCR sets are already z-normalised.
     """
 
-    description: ClassVar[str] = "UCR/UEA time-series classification bundled with aeon (dataset=NAME)"
+    description: ClassVar[str] = (
+        "UCR/UEA time-series classification bundled with aeon (dataset=NAME)"
+    )
     output_kind: ClassVar[OutputKind] = "classification"
 
     def __init__(
-        self, batch_size: int = 32, seed: int = 0, num_workers: int = 0,
-        dataset: str = "GunPoint", val_fraction: float = 0.2, znorm: bool = True,
+        self,
+        batch_size: int = 32,
+        seed: int = 0,
+        num_workers: int = 0,
+        dataset: str = "GunPoint",
+        val_fraction: float = 0.2,
+        znorm: bool = True,
     ) -> None:
         super().__init__(batch_size=batch_size, seed=seed, num_workers=num_workers)
         available = bundled_classification_datasets()
@@ -137,8 +144,9 @@ class UCRClassification(ArrayTask):
     def _load(self, split: str) -> tuple[list[np.ndarray], np.ndarray]:
         datasets = require("aeon.datasets", self.name, "the UCR/UEA archive data it bundles")
         # extract_path pins aeon to its bundled copy, which __init__ checked is there.
-        X, y = datasets.load_classification(self.dataset, split=split,
-                                            extract_path=str(aeon_data_dir()))
+        X, y = datasets.load_classification(
+            self.dataset, split=split, extract_path=str(aeon_data_dir())
+        )
         series = [np.asarray(s, dtype=np.float32).T for s in X]  # (C, T) → (T, C)
         for i, s in enumerate(series):
             bad = np.argwhere(~np.isfinite(s))
@@ -155,13 +163,16 @@ class UCRClassification(ArrayTask):
         train_series, train_labels = self._load("train")
         test_series, test_labels = self._load("test")
         ids, class_names = encode_labels(
-            self.name, np.concatenate([train_labels, test_labels]).tolist(),
-            f"data set {self.dataset}")
-        train_ids, test_ids = ids[: len(train_labels)], ids[len(train_labels):]
+            self.name,
+            np.concatenate([train_labels, test_labels]).tolist(),
+            f"data set {self.dataset}",
+        )
+        train_ids, test_ids = ids[: len(train_labels)], ids[len(train_labels) :]
         if self.znorm:
             train_series, test_series = znormalise(train_series), znormalise(test_series)
-        val_idx, fit_idx = stratified_split(train_ids, (self.val_fraction,),
-                                            split_rngs(self.seed, 1)[0])
+        val_idx, fit_idx = stratified_split(
+            train_ids, (self.val_fraction,), split_rngs(self.seed, 1)[0]
+        )
         if len(val_idx) == 0:
             raise DataError(
                 f"task 'ucr': val_fraction={self.val_fraction} of {self.dataset}'s "
@@ -180,23 +191,32 @@ class UCRClassification(ArrayTask):
         )
         all_lengths = [len(s) for s in train_series + test_series]
         extra: dict[str, Any] = {
-            "dataset": self.dataset, "classes": class_names, "sizes": splits.sizes(),
+            "dataset": self.dataset,
+            "classes": class_names,
+            "sizes": splits.sizes(),
             "channels": int(train_series[0].shape[1]),
-            "min_len": min(all_lengths), "max_len": max(all_lengths),
-            "variable_length": min(all_lengths) != max(all_lengths), "znorm": self.znorm,
+            "min_len": min(all_lengths),
+            "max_len": max(all_lengths),
+            "variable_length": min(all_lengths) != max(all_lengths),
+            "znorm": self.znorm,
         }
         if self.dataset in REFERENCE_1NN_DTW:
             extra["reference"] = {
-                "metric": "acc", "split": "test", "value": REFERENCE_1NN_DTW[self.dataset],
+                "metric": "acc",
+                "split": "test",
+                "value": REFERENCE_1NN_DTW[self.dataset],
                 "description": "1-NN DTW, published UCR/UEA archive result (as reported by aeon)",
             }
         info = TaskInfo(
-            output_kind="classification", input_kind="real",
-            input_size=int(train_series[0].shape[1]), num_outputs=len(class_names),
-            metric="acc", metric_mode="max",
-            baselines=majority_baselines(splits.train.y,
-                                         {"val": splits.val.y, "test": splits.test.y},
-                                         class_names),
+            output_kind="classification",
+            input_kind="real",
+            input_size=int(train_series[0].shape[1]),
+            num_outputs=len(class_names),
+            metric="acc",
+            metric_mode="max",
+            baselines=majority_baselines(
+                splits.train.y, {"val": splits.val.y, "test": splits.test.y}, class_names
+            ),
             extra=extra,
         )
         return info, splits

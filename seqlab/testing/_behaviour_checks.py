@@ -45,9 +45,11 @@ def check_determinism(t: CellUnderTest) -> None:
     ``torch.manual_seed`` give identical outputs (randomness only from torch's seeded RNG).
     On every path (stepping; ``forward_sequence`` when present).
     """
-    fix_init = ("The constructor must draw random numbers only from torch's global RNG "
-                "(torch.nn.init, torch.rand...), which torch.manual_seed controls — not from "
-                "Python's random, NumPy, a torch.Generator of its own or the clock.")
+    fix_init = (
+        "The constructor must draw random numbers only from torch's global RNG "
+        "(torch.nn.init, torch.rand...), which torch.manual_seed controls — not from "
+        "Python's random, NumPy, a torch.Generator of its own or the clock."
+    )
     torch.manual_seed(0)
     first = t.build()
     torch.manual_seed(0)
@@ -55,38 +57,67 @@ def check_determinism(t: CellUnderTest) -> None:
     a_items = dict(first.state_dict())
     b_items = dict(second.state_dict())
     if list(a_items) != list(b_items):
-        raise CheckFailed(f"two cells built with the same options have different state_dict "
-                          f"keys: {sorted(a_items)} vs {sorted(b_items)}. {fix_init}")
+        raise CheckFailed(
+            f"two cells built with the same options have different state_dict "
+            f"keys: {sorted(a_items)} vs {sorted(b_items)}. {fix_init}"
+        )
     for name, value in a_items.items():
-        assert_equal(b_items[name], value, f"two cells built after torch.manual_seed(0) have "
-                     f"different values of {name!r}", fix_init)
+        assert_equal(
+            b_items[name],
+            value,
+            f"two cells built after torch.manual_seed(0) have different values of {name!r}",
+            fix_init,
+        )
     x = randn_x(t)
     s0 = reachable_state(t, first, BATCH, torch.float64)
-    for (label, run_a), (_, run_b) in zip(paths(t, first.eval()), paths(t, second.eval()), strict=True):
+    for (label, run_a), (_, run_b) in zip(
+        paths(t, first.eval()), paths(t, second.eval()), strict=True
+    ):
         with torch.no_grad():
             out1, fin1 = run_a(x, s0)
             out2, fin2 = run_a(x, s0)
             out3, _ = run_b(x, s0)
-        fix_eval = ("At eval (module.eval()) a cell must be a function of its input, state and "
-                    "parameters: no sampling, no state kept on the module between calls. Gate "
-                    "dropout-like noise with self.training.")
-        assert_equal(out2, out1, f"on the {label} path, two calls in eval mode on the same input "
-                     f"and state gave different outputs", fix_eval)
+        fix_eval = (
+            "At eval (module.eval()) a cell must be a function of its input, state and "
+            "parameters: no sampling, no state kept on the module between calls. Gate "
+            "dropout-like noise with self.training."
+        )
+        assert_equal(
+            out2,
+            out1,
+            f"on the {label} path, two calls in eval mode on the same input "
+            f"and state gave different outputs",
+            fix_eval,
+        )
         for name, a, b in zip(state_names(fin1), parts(fin1), parts(fin2), strict=True):
-            assert_equal(b, a, f"on the {label} path, two calls in eval mode on the same input "
-                         f"and state ended in different {name}", fix_eval)
-        assert_equal(out3, out1, f"on the {label} path, two cells built after the same seed give "
-                     f"different outputs in eval mode", fix_init)
+            assert_equal(
+                b,
+                a,
+                f"on the {label} path, two calls in eval mode on the same input "
+                f"and state ended in different {name}",
+                fix_eval,
+            )
+        assert_equal(
+            out3,
+            out1,
+            f"on the {label} path, two cells built after the same seed give "
+            f"different outputs in eval mode",
+            fix_init,
+        )
     for label, run in paths(t, first.train()):
         with torch.no_grad():
             torch.manual_seed(3)
             out1, _ = run(x, s0)
             torch.manual_seed(3)
             out2, _ = run(x, s0)
-        assert_equal(out2, out1, f"on the {label} path, two calls in training mode after the same "
-                     f"torch.manual_seed gave different outputs",
-                     "Draw training-time noise from torch's global RNG (torch.rand, "
-                     "torch.nn.functional.dropout), never from another source.")
+        assert_equal(
+            out2,
+            out1,
+            f"on the {label} path, two calls in training mode after the same "
+            f"torch.manual_seed gave different outputs",
+            "Draw training-time noise from torch's global RNG (torch.rand, "
+            "torch.nn.functional.dropout), never from another source.",
+        )
 
 
 @as_check
@@ -109,8 +140,10 @@ def check_batch_independence(t: CellUnderTest) -> None:
 
 
 def _independent_samples(run: Run, x: Tensor, s0: State, other: State, where: str) -> None:
-    fix = ("A cell must treat dim 0 as independent samples: no statistics over the batch "
-           "(BatchNorm, x.mean(0)), no reshape or view that mixes dim 0 with another dim.")
+    fix = (
+        "A cell must treat dim 0 as independent samples: no statistics over the batch "
+        "(BatchNorm, x.mean(0)), no reshape or view that mixes dim 0 with another dim."
+    )
     j = BATCH - 1
     x2 = x.clone()
     x2[j] = torch.randn_like(x2[j])
@@ -119,17 +152,36 @@ def _independent_samples(run: Run, x: Tensor, s0: State, other: State, where: st
         out, final = run(x, s0)
         out2, final2 = run(x2, s2)
     keep = slice(0, j)
-    assert_close(out2[keep], out[keep], f"{where}, changing sample {j}'s input and state "
-                 f"changed the outputs of samples 0..{j - 1}", fix)
-    assert_states_close(rows(final2, keep), rows(final, keep), f"{where}, changing sample {j}'s "
-                        f"input and state changed the final states of samples 0..{j - 1}", fix)
+    assert_close(
+        out2[keep],
+        out[keep],
+        f"{where}, changing sample {j}'s input and state changed the outputs of samples 0..{j - 1}",
+        fix,
+    )
+    assert_states_close(
+        rows(final2, keep),
+        rows(final, keep),
+        f"{where}, changing sample {j}'s "
+        f"input and state changed the final states of samples 0..{j - 1}",
+        fix,
+    )
     for i in range(BATCH):
         with torch.no_grad():
-            out_i, final_i = run(x[i:i + 1], rows(s0, i))
-        assert_close(out_i[0], out[i], f"{where}, sample {i} run alone (batch of 1) gives other "
-                     f"outputs than inside a batch of {BATCH}", fix)
-        assert_states_close(final_i, rows(final, i), f"{where}, sample {i} run alone (batch of 1) "
-                            f"ends in another state than inside a batch of {BATCH}", fix)
+            out_i, final_i = run(x[i : i + 1], rows(s0, i))
+        assert_close(
+            out_i[0],
+            out[i],
+            f"{where}, sample {i} run alone (batch of 1) gives other "
+            f"outputs than inside a batch of {BATCH}",
+            fix,
+        )
+        assert_states_close(
+            final_i,
+            rows(final, i),
+            f"{where}, sample {i} run alone (batch of 1) "
+            f"ends in another state than inside a batch of {BATCH}",
+            fix,
+        )
     xg = x.clone().requires_grad_(True)
     sg = like(s0, [s.clone().requires_grad_(True) for s in parts(s0)])
     out, _ = run(xg, sg)
@@ -137,8 +189,10 @@ def _independent_samples(run: Run, x: Tensor, s0: State, other: State, where: st
     for what, g in (("input", g_x), *zip(state_names(s0), g_s, strict=True)):
         leak = g[1:].abs().max().item()
         if not leak <= ATOL:
-            raise CheckFailed(f"{where}, the gradient of sample 0's outputs reaches other "
-                              f"samples' {what} (up to {leak:.3g}). {fix}")
+            raise CheckFailed(
+                f"{where}, the gradient of sample 0's outputs reaches other "
+                f"samples' {what} (up to {leak:.3g}). {fix}"
+            )
 
 
 @as_check
@@ -164,8 +218,12 @@ def check_gradients(t: CellUnderTest) -> None:
             loss = weighted_loss(out, final, loss_weights(out, final))
             got = torch.autograd.grad(loss, [xg, *(p for _, p in params)], allow_unused=True)
             for (name, _), g in zip([("the input x", None), *params], got, strict=True):
-                _usable_gradient(g, name if name == "the input x" else f"parameter {name!r}",
-                                 where, nonzero=start != "initial_state()")
+                _usable_gradient(
+                    g,
+                    name if name == "the input x" else f"parameter {name!r}",
+                    where,
+                    nonzero=start != "initial_state()",
+                )
 
 
 def _usable_gradient(g: Tensor | None, what: str, where: str, nonzero: bool) -> None:
@@ -176,10 +234,12 @@ def _usable_gradient(g: Tensor | None, what: str, where: str, nonzero: bool) -> 
             f"or set requires_grad=False (or register a buffer) if it is not meant to be learned."
         )
     if not bool(torch.isfinite(g).all()):
-        raise CheckFailed(f"{where}, the gradient of {what} contains NaN or Inf. Check the "
-                          f"backward of custom operations and unsafe divisions, logs (of a zero "
-                          f"state) or square roots; torch.where does not stop NaN gradients of "
-                          f"the branch it discards.")
+        raise CheckFailed(
+            f"{where}, the gradient of {what} contains NaN or Inf. Check the "
+            f"backward of custom operations and unsafe divisions, logs (of a zero "
+            f"state) or square roots; torch.where does not stop NaN gradients of "
+            f"the branch it discards."
+        )
     if nonzero and not bool((g != 0).any()):
         raise CheckFailed(
             f"{where}, the gradient of {what} is exactly zero on random inputs: it does not "
@@ -211,15 +271,27 @@ def check_state_dict_roundtrip(t: CellUnderTest) -> None:
         copy.load_state_dict(loaded, strict=True)
     x = randn_x(t, dtype=torch.float32)
     s0 = reachable_state(t, original, BATCH, torch.float32)
-    fix = ("Everything that affects the output must be in state_dict: learned tensors as "
-           "nn.Parameter, fixed ones with register_buffer (not plain tensor attributes), and "
-           "load_state_dict must restore them all (override _load_from_state_dict carefully).")
+    fix = (
+        "Everything that affects the output must be in state_dict: learned tensors as "
+        "nn.Parameter, fixed ones with register_buffer (not plain tensor attributes), and "
+        "load_state_dict must restore them all (override _load_from_state_dict carefully)."
+    )
     for (label, run_a), (_, run_b) in zip(paths(t, original), paths(t, copy), strict=True):
         with torch.no_grad():
             out_a, fin_a = run_a(x, s0)
             out_b, fin_b = run_b(x, s0)
-        assert_equal(out_b, out_a, f"on the {label} path, the cell loaded from the saved "
-                     f"state_dict gives other outputs than the cell it was saved from", fix)
+        assert_equal(
+            out_b,
+            out_a,
+            f"on the {label} path, the cell loaded from the saved "
+            f"state_dict gives other outputs than the cell it was saved from",
+            fix,
+        )
         for name, a, b in zip(state_names(fin_a), parts(fin_a), parts(fin_b), strict=True):
-            assert_equal(b, a, f"on the {label} path, the loaded cell ends in another {name} than "
-                         f"the cell it was saved from", fix)
+            assert_equal(
+                b,
+                a,
+                f"on the {label} path, the loaded cell ends in another {name} than "
+                f"the cell it was saved from",
+                fix,
+            )

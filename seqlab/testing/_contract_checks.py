@@ -37,8 +37,10 @@ def check_constructor(t: CellUnderTest) -> None:
     """
     cls = t.cls
     if not issubclass(cls, nn.Module):
-        raise CheckFailed(f"{cls.__qualname__} is not a torch.nn.Module subclass. Derive the "
-                          f"cell from torch.nn.Module (or seqlab.cells.Cell).")
+        raise CheckFailed(
+            f"{cls.__qualname__} is not a torch.nn.Module subclass. Derive the "
+            f"cell from torch.nn.Module (or seqlab.cells.Cell)."
+        )
     try:
         sig = inspect.signature(cls)
     except (TypeError, ValueError):
@@ -72,16 +74,26 @@ def check_constructor(t: CellUnderTest) -> None:
                 )
     for member in ("initial_state", "forward"):
         if not callable(getattr(cell, member, None)):
-            raise CheckFailed(f"the cell has no method {member}; see the contract in docs/plugins.md.")
-    _require_bindable(cell.initial_state, "initial_state(batch_size, device=..., dtype=...)",
-                      1, device=None, dtype=None)
+            raise CheckFailed(
+                f"the cell has no method {member}; see the contract in docs/plugins.md."
+            )
+    _require_bindable(
+        cell.initial_state,
+        "initial_state(batch_size, device=..., dtype=...)",
+        1,
+        device=None,
+        dtype=None,
+    )
     _require_bindable(cell.forward, "forward(x_t, state)", None, None)
     if has_forward_sequence(cell):
-        _require_bindable(cell.forward_sequence, "forward_sequence(x, state, lengths)",
-                          None, None, None)
+        _require_bindable(
+            cell.forward_sequence, "forward_sequence(x, state, lengths)", None, None, None
+        )
 
 
-def _require_bindable(method: Callable[..., object], call: str, *args: object, **kwargs: object) -> None:
+def _require_bindable(
+    method: Callable[..., object], call: str, *args: object, **kwargs: object
+) -> None:
     try:
         sig = inspect.signature(method)
     except (TypeError, ValueError):
@@ -125,7 +137,9 @@ def check_initial_state(t: CellUnderTest) -> None:
         other = torch.float64 if dtype == torch.float32 else torch.float32
         with t.doing(f"calling initial_state({BATCH}, dtype={other}) on a {dtype} cell"):
             state = cell.initial_state(BATCH, dtype=other)
-        validate_state(state, f"initial_state({BATCH}, dtype={other}) of a {dtype} cell", BATCH, other)
+        validate_state(
+            state, f"initial_state({BATCH}, dtype={other}) of a {dtype} cell", BATCH, other
+        )
         meta = torch.device("meta")
         with t.doing(f"calling initial_state({BATCH}, device='meta', dtype={dtype})"):
             state = cell.initial_state(BATCH, device=meta, dtype=dtype)

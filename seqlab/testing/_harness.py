@@ -70,8 +70,10 @@ class CellUnderTest:
 
     def describe(self) -> str:
         opts = "".join(f", {k}={v!r}" for k, v in self.options.items())
-        return (f"cell {self.label!r} (input_size={self.input_size}, "
-                f"hidden_size={self.hidden_size}{opts})")
+        return (
+            f"cell {self.label!r} (input_size={self.input_size}, "
+            f"hidden_size={self.hidden_size}{opts})"
+        )
 
     def build(self, dtype: torch.dtype = torch.float64) -> nn.Module:
         """A fresh cell in ``dtype``, built as ``Cls(input_size, hidden_size, **options)``."""
@@ -118,15 +120,18 @@ def resolve(cell: Any, input_size: int, hidden_size: int, options: dict[str, Any
         )
     for name, value in (("input_size", input_size), ("hidden_size", hidden_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(f"the conformance checks need a positive integer {name}, got {value!r}.")
+            raise ConfigError(
+                f"the conformance checks need a positive integer {name}, got {value!r}."
+            )
     _reject_unknown_options(label, cls, options)
     if options:
         _reject_invalid_options(label, cls, input_size, hidden_size, options)
     return CellUnderTest(label, cls, input_size, hidden_size, dict(options))
 
 
-def _reject_invalid_options(label: str, cls: type, input_size: int, hidden_size: int,
-                            options: dict[str, Any]) -> None:
+def _reject_invalid_options(
+    label: str, cls: type, input_size: int, hidden_size: int, options: dict[str, Any]
+) -> None:
     """Raise ConfigError when the constructor rejects ``options`` but builds without them.
 
     That is the caller's mistake, not the cell's: say so once instead of failing every
@@ -153,8 +158,11 @@ def _reject_unknown_options(label: str, cls: type, options: dict[str, Any]) -> N
         return
     if any(p.kind is p.VAR_KEYWORD for p in params.values()):
         return
-    known = [n for n, p in list(params.items())[2:]
-             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    known = [
+        n
+        for n, p in list(params.items())[2:]
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
     unknown = [k for k in options if k not in known]
     if unknown:
         raise ConfigError(
@@ -174,8 +182,9 @@ def as_check(fn: Callable[[CellUnderTest], None]) -> Callable[..., None]:
     name = fn.__name__
 
     @functools.wraps(fn)
-    def check(cell: Any, *, input_size: int = INPUT_SIZE, hidden_size: int = HIDDEN_SIZE,
-              **options: Any) -> None:
+    def check(
+        cell: Any, *, input_size: int = INPUT_SIZE, hidden_size: int = HIDDEN_SIZE, **options: Any
+    ) -> None:
         target = resolve(cell, input_size, hidden_size, options)
         threads = torch.get_num_threads()
         # The tensors are tiny: intra-op threads only add synchronisation, which on a busy
@@ -245,12 +254,14 @@ Run = Callable[[Tensor, State], tuple[Tensor, State]]
 
 def paths(target: CellUnderTest, cell: nn.Module) -> list[tuple[str, Run]]:
     """The ways of running ``cell`` over a sequence: stepping, and forward_sequence if any."""
+
     def stepping(x: Tensor, state: State) -> tuple[Tensor, State]:
         with target.doing("stepping the cell with forward(x_t, state)"):
             return step_loop(cell, x, state)
 
     out: list[tuple[str, Run]] = [("stepping (forward)", stepping)]
     if has_forward_sequence(cell):
+
         def fused(x: Tensor, state: State) -> tuple[Tensor, State]:
             with target.doing("running forward_sequence(x, state)"):
                 return cell.forward_sequence(x, state)
@@ -259,7 +270,9 @@ def paths(target: CellUnderTest, cell: nn.Module) -> list[tuple[str, Run]]:
     return out
 
 
-def reachable_state(target: CellUnderTest, cell: nn.Module, batch: int, dtype: torch.dtype) -> State:
+def reachable_state(
+    target: CellUnderTest, cell: nn.Module, batch: int, dtype: torch.dtype
+) -> State:
     """A non-zero state the cell can reach: ``WARMUP_STEPS`` random steps from its initial state.
 
     Random states drawn from N(0, 1) could leave a cell's domain (a log-space scan needs a
@@ -273,8 +286,12 @@ def reachable_state(target: CellUnderTest, cell: nn.Module, batch: int, dtype: t
     return like(state, [t.detach().clone() for t in parts(state)])
 
 
-def randn_x(target: CellUnderTest, batch: int = BATCH, steps: int = STEPS,
-            dtype: torch.dtype = torch.float64) -> Tensor:
+def randn_x(
+    target: CellUnderTest,
+    batch: int = BATCH,
+    steps: int = STEPS,
+    dtype: torch.dtype = torch.float64,
+) -> Tensor:
     return torch.randn(batch, steps, target.input_size, dtype=dtype)
 
 
@@ -299,7 +316,9 @@ def fmt_shape(t: Tensor) -> str:
 def assert_close(actual: Tensor, expected: Tensor, what: str, fix: str) -> None:
     """Fail unless ``actual`` ≈ ``expected`` within :data:`RTOL`/:data:`ATOL` (NaN never passes)."""
     if actual.shape != expected.shape:
-        raise CheckFailed(f"{what}: shape {fmt_shape(actual)} instead of {fmt_shape(expected)}. {fix}")
+        raise CheckFailed(
+            f"{what}: shape {fmt_shape(actual)} instead of {fmt_shape(expected)}. {fix}"
+        )
     a, e = actual.detach().double(), expected.detach().double()
     ok = (a - e).abs() <= ATOL + RTOL * e.abs()
     if not bool(ok.all()):
@@ -315,11 +334,15 @@ def assert_close(actual: Tensor, expected: Tensor, what: str, fix: str) -> None:
 def assert_equal(actual: Tensor, expected: Tensor, what: str, fix: str) -> None:
     """Fail unless ``actual`` and ``expected`` are bitwise identical."""
     if actual.shape != expected.shape:
-        raise CheckFailed(f"{what}: shape {fmt_shape(actual)} instead of {fmt_shape(expected)}. {fix}")
+        raise CheckFailed(
+            f"{what}: shape {fmt_shape(actual)} instead of {fmt_shape(expected)}. {fix}"
+        )
     if not torch.equal(actual, expected):
         diff = (actual.detach().double() - expected.detach().double()).abs()
-        raise CheckFailed(f"{what}: they differ by up to {diff.nan_to_num(float('inf')).max().item():.3g} "
-                          f"(must be identical). {fix}")
+        raise CheckFailed(
+            f"{what}: they differ by up to {diff.nan_to_num(float('inf')).max().item():.3g} "
+            f"(must be identical). {fix}"
+        )
 
 
 def assert_states_close(actual: State, expected: State, what: str, fix: str) -> None:
@@ -341,8 +364,13 @@ def trainable(cell: nn.Module) -> list[tuple[str, nn.Parameter]]:
 
 
 # -- the state's contract ------------------------------------------------------------------
-def validate_state(state: object, what: str, batch: int, dtype: torch.dtype | None,
-                    device: torch.device | None = None) -> tuple[Tensor, ...]:
+def validate_state(
+    state: object,
+    what: str,
+    batch: int,
+    dtype: torch.dtype | None,
+    device: torch.device | None = None,
+) -> tuple[Tensor, ...]:
     """Fail unless ``state`` is a Tensor or a tuple of Tensors with batch ``batch`` in dim 0."""
     if isinstance(state, Tensor):
         tensors: tuple[Tensor, ...] = (state,)
@@ -414,5 +442,7 @@ def unpack_step(result: object, what: str) -> tuple[Tensor, State]:
 
 def require_finite(t: Tensor, what: str) -> None:
     if not bool(torch.isfinite(t).all()):
-        raise CheckFailed(f"{what} contains NaN or Inf on random inputs of unit variance. "
-                          f"Check the cell's arithmetic (divisions, logs, exp overflow).")
+        raise CheckFailed(
+            f"{what} contains NaN or Inf on random inputs of unit variance. "
+            f"Check the cell's arithmetic (divisions, logs, exp overflow)."
+        )

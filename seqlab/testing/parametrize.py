@@ -87,11 +87,14 @@ def parametrize_with_checks(
         declared = expected_failures(cell) if callable(expected_failures) else expected_failures
         expected = validate_expected_failures(declared, repr(label))
         for check in all_checks():
-            bound = BoundCheck(check, {"input_size": input_size, "hidden_size": hidden_size,
-                                       **options})
+            bound = BoundCheck(
+                check, {"input_size": input_size, "hidden_size": hidden_size, **options}
+            )
             name = check.__name__
             marks = ()
             if name in expected:
-                marks = (pytest.mark.xfail(strict=True, raises=AssertionError, reason=expected[name]),)
+                marks = (
+                    pytest.mark.xfail(strict=True, raises=AssertionError, reason=expected[name]),
+                )
             params.append(pytest.param(cell, bound, id=f"{label}-{name}", marks=marks))
     return pytest.mark.parametrize(("cell", "check"), params)

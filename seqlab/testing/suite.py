@@ -94,7 +94,9 @@ def run_checks(
         except CheckSkipped as exc:
             status, message = "skipped", str(exc)
         except AssertionError as exc:
-            status, message = ("xfailed", expected[name]) if name in expected else ("failed", str(exc))
+            status, message = (
+                ("xfailed", expected[name]) if name in expected else ("failed", str(exc))
+            )
         else:
             status, message = ("xpassed", expected[name]) if name in expected else ("passed", "")
         results.append(CheckResult(name, status, message, time.perf_counter() - start))  # type: ignore[arg-type]
@@ -121,18 +123,29 @@ def check_cell(
     what is wrong and how to fix it, and lists the other failing checks. Returns the
     results when everything conforms.
     """
-    results = run_checks(cell, input_size=input_size, hidden_size=hidden_size,
-                         expected_failures=expected_failures, **options)
+    results = run_checks(
+        cell,
+        input_size=input_size,
+        hidden_size=hidden_size,
+        expected_failures=expected_failures,
+        **options,
+    )
     bad = [r for r in results if not r.ok]
     if bad:
         first = bad[0]
-        message = first.message if first.status == "failed" else (
-            f"{first.check} was declared an expected failure ({first.message!r}) but passed; "
-            f"remove it from expected_failures."
+        message = (
+            first.message
+            if first.status == "failed"
+            else (
+                f"{first.check} was declared an expected failure ({first.message!r}) but passed; "
+                f"remove it from expected_failures."
+            )
         )
         if len(bad) > 1:
-            message += (f"\n\n{len(bad) - 1} more check(s) failed: "
-                        f"{', '.join(r.check for r in bad[1:])} (see seqlab.testing.run_checks, "
-                        f"or `seqlab cells check NAME` for the table).")
+            message += (
+                f"\n\n{len(bad) - 1} more check(s) failed: "
+                f"{', '.join(r.check for r in bad[1:])} (see seqlab.testing.run_checks, "
+                f"or `seqlab cells check NAME` for the table)."
+            )
         raise AssertionError(message)
     return results

@@ -88,7 +88,9 @@ class RunCSVLogger(CSVLogger):
     ``save_dir=run_dir, name="", version=""``, appending when the file already exists."""
 
     def __init__(self, run_dir: str | Path, flush_logs_every_n_steps: int = 100) -> None:
-        super().__init__(save_dir=run_dir, name="", version="", flush_logs_every_n_steps=flush_logs_every_n_steps)
+        super().__init__(
+            save_dir=run_dir, name="", version="", flush_logs_every_n_steps=flush_logs_every_n_steps
+        )
 
     @property
     def experiment(self) -> _ExperimentWriter:
@@ -122,8 +124,13 @@ def _wandb_logger_class() -> type[Logger]:
           successful fit, with the aliases ``best`` and ``last``.
         """
 
-        def __init__(self, *args: Any, notify: Notify = _stderr,
-                     last_checkpoint: str | Path | None = None, **kwargs: Any) -> None:
+        def __init__(
+            self,
+            *args: Any,
+            notify: Notify = _stderr,
+            last_checkpoint: str | Path | None = None,
+            **kwargs: Any,
+        ) -> None:
             super().__init__(*args, **kwargs)
             self._wandb_init.pop("anonymous", None)  # deprecated in wandb; it warns even as None
             self._notify = notify
@@ -173,13 +180,23 @@ def _wandb_logger_class() -> type[Logger]:
             import wandb
 
             best = getattr(checkpoint_callback, "best_model_path", "") or ""
-            last = self._last_checkpoint or getattr(checkpoint_callback, "last_model_path", "") or ""
+            last = (
+                self._last_checkpoint or getattr(checkpoint_callback, "last_model_path", "") or ""
+            )
             if not last or not os.path.isfile(last):  # no save_last: the newest file kept is "last"
-                kept = [p for p in getattr(checkpoint_callback, "best_k_models", {}) if os.path.isfile(p)]
+                kept = [
+                    p
+                    for p in getattr(checkpoint_callback, "best_k_models", {})
+                    if os.path.isfile(p)
+                ]
                 last = max(kept, key=os.path.getmtime) if kept else best
             paths: dict[str, list[str]] = {}
             for path, alias in ((best, "best"), (last, "last")):
-                if path and os.path.isfile(path) and os.path.realpath(path) not in self._logged_files:
+                if (
+                    path
+                    and os.path.isfile(path)
+                    and os.path.realpath(path) not in self._logged_files
+                ):
                     paths.setdefault(os.path.realpath(path), []).append(alias)
             self._logged_files.update(paths)
             name = self._checkpoint_name or f"model-{self.experiment.id}"
@@ -201,10 +218,22 @@ def _wandb_logger_class() -> type[Logger]:
 def _git_commit(path: Path) -> dict[str, Any] | None:
     """``{"commit", "dirty"}`` of the git checkout holding ``path``, or None (no git, no repo)."""
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=path, capture_output=True,
-                                text=True, timeout=3, check=True).stdout.strip()
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=path,
-                                capture_output=True, text=True, timeout=3, check=True).stdout
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=path,
+            capture_output=True,
+            text=True,
+            timeout=3,
+            check=True,
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=path,
+            capture_output=True,
+            text=True,
+            timeout=3,
+            check=True,
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return None
     return {"commit": commit, "dirty": bool(status.strip())} if commit else None
@@ -245,11 +274,17 @@ def describe_run(
         from seqlab.cells.registry import cell_source
 
         source = cell_source(cell)
-        meta["cell"] = {"name": cell, "source": source.distribution, "version": source.version,
-                        "builtin": source.builtin}
+        meta["cell"] = {
+            "name": cell,
+            "source": source.distribution,
+            "version": source.version,
+            "builtin": source.builtin,
+        }
     if model is not None:
         params = list(model.parameters())
-        recurrent = {id(p) for m in model.modules() if isinstance(m, Recurrent) for p in m.parameters()}
+        recurrent = {
+            id(p) for m in model.modules() if isinstance(m, Recurrent) for p in m.parameters()
+        }
         meta["parameters"] = {
             "total": sum(p.numel() for p in params),
             "trainable": sum(p.numel() for p in params if p.requires_grad),
@@ -258,12 +293,19 @@ def describe_run(
     if task is not None or task_info is not None:
         entry: dict[str, Any] = {"name": task}
         if task_info is not None:
-            entry.update(metric=task_info.metric, metric_mode=task_info.metric_mode,
-                         output_kind=task_info.output_kind)
+            entry.update(
+                metric=task_info.metric,
+                metric_mode=task_info.metric_mode,
+                output_kind=task_info.output_kind,
+            )
             baseline = task_info.baseline("val") if hasattr(task_info, "baseline") else None
             if baseline is not None:
-                entry["baseline"] = {"metric": baseline.metric, "value": baseline.value,
-                                     "description": baseline.description, "split": baseline.split}
+                entry["baseline"] = {
+                    "metric": baseline.metric,
+                    "value": baseline.value,
+                    "description": baseline.description,
+                    "split": baseline.split,
+                }
         meta["task"] = entry
     return meta
 
@@ -338,8 +380,11 @@ def build_loggers(
                 "--logger tensorboard needs the tensorboard package; install it with "
                 "pip install 'seqlab[tensorboard]' or choose --logger wandb or csv."
             ) from None
-        loggers.append(TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version="",
-                                         default_hp_metric=False))
+        loggers.append(
+            TensorBoardLogger(
+                save_dir=str(run_dir), name="tensorboard", version="", default_hp_metric=False
+            )
+        )
     elif choice == "wandb":
         resolved, reason = resolve_wandb_mode(mode)
         say(reason)
@@ -351,21 +396,23 @@ def build_loggers(
         if run_metadata:
             config["meta"] = scrub(dict(run_metadata))
         cls = _wandb_logger_class()
-        loggers.append(cls(
-            name=name,
-            save_dir=str(run_dir),
-            id=run_id,
-            project=project or os.environ.get("WANDB_PROJECT") or DEFAULT_PROJECT,
-            entity=entity,
-            group=group,
-            tags=_tags(tags),
-            mode=resolved,
-            config=config,
-            log_model=bool(log_model),
-            settings=wandb.Settings(silent=True, init_timeout=init_timeout_s),
-            notify=say,
-            last_checkpoint=last_checkpoint,
-        ))
+        loggers.append(
+            cls(
+                name=name,
+                save_dir=str(run_dir),
+                id=run_id,
+                project=project or os.environ.get("WANDB_PROJECT") or DEFAULT_PROJECT,
+                entity=entity,
+                group=group,
+                tags=_tags(tags),
+                mode=resolved,
+                config=config,
+                log_model=bool(log_model),
+                settings=wandb.Settings(silent=True, init_timeout=init_timeout_s),
+                notify=say,
+                last_checkpoint=last_checkpoint,
+            )
+        )
     return loggers
 
 

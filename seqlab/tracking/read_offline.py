@@ -68,9 +68,11 @@ def iter_records(path: str | Path) -> Iterator[Any]:
         start = pos + _REC_HEADER
         if start + length > len(data):
             return
-        payload = data[start:start + length]
+        payload = data[start : start + length]
         if zlib.crc32(payload, zlib.crc32(bytes([kind]))) & 0xFFFFFFFF != checksum:
-            raise DataError(f"{path}: record at byte {pos} fails its checksum; the file is corrupt.")
+            raise DataError(
+                f"{path}: record at byte {pos} fails its checksum; the file is corrupt."
+            )
         pos = start + length
         if kind == _FULL:
             pending = bytearray(payload)
@@ -164,11 +166,13 @@ class OfflineRun:
             if isinstance(value, dict) and value.get("_type") == "table-file":
                 table = json.loads(self.media_path(value).read_text(encoding="utf-8"))
                 columns = table["columns"]
-                out.append({
-                    "step": row.get("trainer/global_step"),
-                    "columns": columns,
-                    "rows": [dict(zip(columns, r, strict=True)) for r in table["data"]],
-                })
+                out.append(
+                    {
+                        "step": row.get("trainer/global_step"),
+                        "columns": columns,
+                        "rows": [dict(zip(columns, r, strict=True)) for r in table["data"]],
+                    }
+                )
         return out
 
 
@@ -194,11 +198,15 @@ def read_run_file(path: str | Path) -> OfflineRun:
                 run.summary.pop(item.key, None)
         elif kind == "artifact":
             a = record.artifact
-            run.artifacts.append({
-                "name": a.name, "type": a.type, "aliases": list(a.aliases),
-                "metadata": json.loads(a.metadata) if a.metadata else {},
-                "files": [c.path for c in a.manifest.contents],
-            })
+            run.artifacts.append(
+                {
+                    "name": a.name,
+                    "type": a.type,
+                    "aliases": list(a.aliases),
+                    "metadata": json.loads(a.metadata) if a.metadata else {},
+                    "files": [c.path for c in a.manifest.contents],
+                }
+            )
         elif kind == "files":
             run.files += [f.path for f in record.files.files]
         elif kind == "metric":
@@ -231,4 +239,11 @@ def read_run(root: str | Path) -> OfflineRun:
     return read_run_file(files[-1])
 
 
-__all__ = ["OfflineRun", "find_run_files", "has_exit_record", "iter_records", "read_run", "read_run_file"]
+__all__ = [
+    "OfflineRun",
+    "find_run_files",
+    "has_exit_record",
+    "iter_records",
+    "read_run",
+    "read_run_file",
+]

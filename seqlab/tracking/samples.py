@@ -85,7 +85,9 @@ class TextSamples(Callback):
         if isinstance(length, bool) or not isinstance(length, int) or length < 1:
             raise ConfigError(f"samples: length must be a positive integer, got {length!r}.")
         if not temperatures or any(not isinstance(t, int | float) or t <= 0 for t in temperatures):
-            raise ConfigError(f"samples: temperatures must be positive numbers, got {list(temperatures)!r}.")
+            raise ConfigError(
+                f"samples: temperatures must be positive numbers, got {list(temperatures)!r}."
+            )
         if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
             raise ConfigError(f"samples: top_k must be a positive integer or None, got {top_k!r}.")
         if not prompts:
@@ -117,12 +119,24 @@ class TextSamples(Callback):
         try:
             with torch.random.fork_rng(devices=devices), torch.no_grad():
                 torch.manual_seed(self.seed + step)
-                extra = {"generator": torch.Generator().manual_seed(self.seed + step)} if takes_generator else {}
+                extra = (
+                    {"generator": torch.Generator().manual_seed(self.seed + step)}
+                    if takes_generator
+                    else {}
+                )
                 for prompt, ids in encoded:
                     for temperature in self.temperatures:
-                        out = generate(ids, self.length, temperature=temperature, top_k=self.top_k, **extra)
-                        rows.append({"prompt": prompt, "temperature": temperature,
-                                     "text": decode(out, itos), "step": step})
+                        out = generate(
+                            ids, self.length, temperature=temperature, top_k=self.top_k, **extra
+                        )
+                        rows.append(
+                            {
+                                "prompt": prompt,
+                                "temperature": temperature,
+                                "text": decode(out, itos),
+                                "step": step,
+                            }
+                        )
         finally:
             pl_module.train(was_training)
         return rows
@@ -137,13 +151,19 @@ class TextSamples(Callback):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a", encoding="utf-8") as f:
             for row in rows:
-                f.write(json.dumps({**row, "epoch": trainer.current_epoch}, ensure_ascii=False) + "\n")
+                f.write(
+                    json.dumps({**row, "epoch": trainer.current_epoch}, ensure_ascii=False) + "\n"
+                )
         from lightning.pytorch.loggers import WandbLogger
 
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
-                logger.log_table(TABLE_KEY, columns=COLUMNS,
-                                 data=[[r[c] for c in COLUMNS] for r in rows], step=step)
+                logger.log_table(
+                    TABLE_KEY,
+                    columns=COLUMNS,
+                    data=[[r[c] for c in COLUMNS] for r in rows],
+                    step=step,
+                )
 
 
 def read_samples(run_dir: str | Path) -> list[dict[str, Any]]:
@@ -151,8 +171,18 @@ def read_samples(run_dir: str | Path) -> list[dict[str, Any]]:
     path = Path(run_dir) / "samples.jsonl"
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [
+        json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
 
 
-__all__ = ["COLUMNS", "DEFAULT_PROMPTS", "DEFAULT_TEMPERATURES", "TABLE_KEY", "TextSamples", "decode", "encode",
-           "read_samples"]
+__all__ = [
+    "COLUMNS",
+    "DEFAULT_PROMPTS",
+    "DEFAULT_TEMPERATURES",
+    "TABLE_KEY",
+    "TextSamples",
+    "decode",
+    "encode",
+    "read_samples",
+]

@@ -28,8 +28,17 @@ from typing import Any
 MASK = "***"
 
 # A key is secret when one of its words (split on _ . - and camelCase) says so.
-_SECRET_WORDS = {"password", "passwd", "passphrase", "secret", "token", "apikey", "credential",
-                 "credentials", "auth"}
+_SECRET_WORDS = {
+    "password",
+    "passwd",
+    "passphrase",
+    "secret",
+    "token",
+    "apikey",
+    "credential",
+    "credentials",
+    "auth",
+}
 _SECRET_SUFFIXES = ("_key", "_token", "_secret", "_password", "_pass", "_pwd")
 _ENV_NAME = re.compile(r"(API_?KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|(^|_)KEY$|(^|_)PASS$)")
 _ENV_NAME_EXCLUDE = re.compile(r"_(FILE|PATH|DIR|URL|HOST|USER|NAME|ID)$")
@@ -55,8 +64,11 @@ def secret_env_values(environ: Mapping[str, str] | None = None) -> list[str]:
     """Values of environment variables named like credentials, longest first."""
     env = os.environ if environ is None else environ
     values = {
-        v for k, v in env.items()
-        if v and len(v) >= _MIN_SECRET_LEN and _ENV_NAME.search(k.upper())
+        v
+        for k, v in env.items()
+        if v
+        and len(v) >= _MIN_SECRET_LEN
+        and _ENV_NAME.search(k.upper())
         and not _ENV_NAME_EXCLUDE.search(k.upper())
     }
     return sorted(values, key=len, reverse=True)
@@ -78,8 +90,10 @@ def scrub(obj: Any, *, environ: Mapping[str, str] | None = None) -> Any:
 
     def walk(value: Any, secret: bool) -> Any:
         if isinstance(value, Mapping):
-            return {k: walk(v, secret or (isinstance(k, str) and is_secret_key(k)))
-                    for k, v in value.items()}
+            return {
+                k: walk(v, secret or (isinstance(k, str) and is_secret_key(k)))
+                for k, v in value.items()
+            }
         if isinstance(value, list | tuple):
             items = [walk(v, secret) for v in value]
             return items if isinstance(value, list) else tuple(items)

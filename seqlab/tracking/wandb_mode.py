@@ -34,8 +34,13 @@ WANDB_MODES = ("online", "offline", "disabled")
 _FALLBACK_BASE_URL = "https://api.wandb.ai"
 # wandb >= 0.31 defaults to CoreWeave's host and falls back to api.wandb.ai for netrc lookups.
 _DEFAULT_HOSTS = ("api.wandb.ai", "api.forge.coreweave.com", "forge.coreweave.com")
-_ENV_SPELLINGS = {"online": "online", "run": "online", "offline": "offline", "dryrun": "offline",
-                  "disabled": "disabled"}
+_ENV_SPELLINGS = {
+    "online": "online",
+    "run": "online",
+    "offline": "offline",
+    "dryrun": "offline",
+    "disabled": "disabled",
+}
 _TRUE = ("1", "true", "yes", "on")
 
 Probe = Callable[[str, float], bool]
@@ -43,7 +48,9 @@ Probe = Callable[[str, float], bool]
 
 
 def _settings_file(env: Mapping[str, str]) -> Path:
-    config_dir = env.get("WANDB_CONFIG_DIR") or str(Path(env.get("HOME", "~")).expanduser() / ".config" / "wandb")
+    config_dir = env.get("WANDB_CONFIG_DIR") or str(
+        Path(env.get("HOME", "~")).expanduser() / ".config" / "wandb"
+    )
     return Path(config_dir).expanduser() / "settings"
 
 

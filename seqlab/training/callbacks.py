@@ -18,7 +18,9 @@ class CheckpointMetadata(Callback):
     def __init__(self, metadata: dict[str, Any]) -> None:
         self.metadata = metadata
 
-    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+    def on_save_checkpoint(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
         from seqlab.training.checkpoint import META_KEY
 
         checkpoint[META_KEY] = self.metadata
@@ -84,14 +86,21 @@ class LastCheckpoint(Checkpoint):
     def _trainer_log_step(self) -> int:
         return int(self._trainer.fit_loop.epoch_loop._batches_that_stepped)
 
-    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any,
-                             batch_idx: int) -> None:
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
         if self._next_log_step is not None:
             trainer.fit_loop.epoch_loop._batches_that_stepped = self._next_log_step
             self._next_log_step = None
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any,
-                           batch: Any, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
         last_step = trainer.max_steps != -1 and trainer.global_step >= trainer.max_steps
         last_batch = batch_idx + 1 >= trainer.num_training_batches
         # should_stop: a callback before this one (a Timer, a time budget) ends training now.
@@ -132,7 +141,9 @@ class StepSeeder(Callback):
     def __init__(self, seed: int) -> None:
         self.seed = seed
 
-    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
         s = step_seed(self.seed, trainer.global_step, trainer.global_rank)
         # torch.manual_seed visits every device type (~0.2 ms); seed what is in use.
         torch.default_generator.manual_seed(s)
@@ -142,4 +153,3 @@ class StepSeeder(Callback):
             torch.mps.manual_seed(s)
         random.seed(s)
         np.random.seed(s % (2**32))
-

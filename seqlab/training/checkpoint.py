@@ -90,7 +90,9 @@ def atomic_write(path: str | Path, write: Callable[[Any], None]) -> None:
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Lightning CheckpointIO: atomic saves, weights-only loads with clear errors."""
 
-    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None
+    ) -> None:
         if storage_options is not None:
             raise TypeError("AtomicCheckpointIO.save_checkpoint takes no storage_options.")
         atomic_write(path, lambda f: torch.save(checkpoint, f))
@@ -131,7 +133,9 @@ def read_checkpoint(
     p = resolve_checkpoint_path(path)
     size = p.stat().st_size
     if size == 0:
-        raise CheckpointError(f"checkpoint {p} is empty (0 bytes): it was never written completely.")
+        raise CheckpointError(
+            f"checkpoint {p} is empty (0 bytes): it was never written completely."
+        )
     with p.open("rb") as f:
         head = f.read(4)
     if head != b"PK\x03\x04" and not head.startswith(b"\x80"):
@@ -144,8 +148,14 @@ def read_checkpoint(
     except pickle.UnpicklingError as exc:
         text = str(exc)
         if "Weights only load failed" in text or "weights_only" in text:
-            first = next((ln.strip() for ln in text.splitlines() if "Unsupported" in ln
-                          or "global" in ln.lower()), text.splitlines()[0])
+            first = next(
+                (
+                    ln.strip()
+                    for ln in text.splitlines()
+                    if "Unsupported" in ln or "global" in ln.lower()
+                ),
+                text.splitlines()[0],
+            )
             raise CheckpointError(
                 f"checkpoint {p} holds Python objects other than tensors and plain "
                 f"containers, which weights-only loading refuses ({first}). seqlab's own "
@@ -222,8 +232,13 @@ def cell_record(name: str) -> dict[str, Any]:
     from seqlab.cells import cell_source
 
     src = cell_source(name)
-    return {"name": name, "distribution": src.distribution, "version": src.version,
-            "builtin": src.builtin, "entry_point": src.entry_point}
+    return {
+        "name": name,
+        "distribution": src.distribution,
+        "version": src.version,
+        "builtin": src.builtin,
+        "entry_point": src.entry_point,
+    }
 
 
 def seqlab_metadata(config: Config, info: TaskInfo) -> dict[str, Any]:
@@ -274,7 +289,9 @@ def _check_cell(p: Path, cell: Mapping[str, Any]) -> None:
             f"it: pip install '{dist}=={version}' (or pip install {dist})."
         ) from None
     except PluginError as exc:
-        raise CheckpointError(f"checkpoint {p} needs the cell '{name}', whose plugin is broken: {exc}") from None
+        raise CheckpointError(
+            f"checkpoint {p} needs the cell '{name}', whose plugin is broken: {exc}"
+        ) from None
 
 
 def load_checkpoint(path: str | Path, trust: bool = False) -> LoadedCheckpoint:
@@ -307,7 +324,9 @@ def load_checkpoint(path: str | Path, trust: bool = False) -> LoadedCheckpoint:
         info = info_from_dict(meta["task_info"])
         model = build_model(config.model, config.optim, info)
     except (ConfigError, TypeError, KeyError) as exc:
-        raise CheckpointError(f"checkpoint {p} records a model seqlab cannot rebuild: {exc}") from None
+        raise CheckpointError(
+            f"checkpoint {p} records a model seqlab cannot rebuild: {exc}"
+        ) from None
     try:
         model.load_state_dict(ckpt["state_dict"], strict=True)
     except RuntimeError as exc:
@@ -319,8 +338,13 @@ def load_checkpoint(path: str | Path, trust: bool = False) -> LoadedCheckpoint:
         ) from None
     model.eval()
     return LoadedCheckpoint(
-        path=p, model=model, config=config, info=info, cell=cell,
-        global_step=int(ckpt.get("global_step", 0)), epoch=int(ckpt.get("epoch", 0)),
+        path=p,
+        model=model,
+        config=config,
+        info=info,
+        cell=cell,
+        global_step=int(ckpt.get("global_step", 0)),
+        epoch=int(ckpt.get("epoch", 0)),
         seqlab_version=str(meta.get("seqlab_version", "?")),
     )
 

@@ -55,7 +55,9 @@ class EpochSampler(Sampler[int]):
         rank, world_size: this process and how many share the data.
     """
 
-    def __init__(self, size: int, shuffle: bool, seed: int, rank: int = 0, world_size: int = 1) -> None:
+    def __init__(
+        self, size: int, shuffle: bool, seed: int, rank: int = 0, world_size: int = 1
+    ) -> None:
         self.size = size
         self.shuffle = shuffle
         self.seed = seed
@@ -78,24 +80,33 @@ class EpochSampler(Sampler[int]):
         if self.world_size > 1:
             total = len(self) * self.world_size
             order = (order * math.ceil(total / max(len(order), 1)))[:total]
-            order = order[self.rank:total:self.world_size]
+            order = order[self.rank : total : self.world_size]
         return iter(order)
 
 
 def _resampled(loader: DataLoader, sampler: EpochSampler, batch_size: int | None) -> DataLoader:
     kwargs: dict[str, Any] = dict(
-        batch_size=batch_size, sampler=sampler, num_workers=loader.num_workers,
-        collate_fn=loader.collate_fn, pin_memory=loader.pin_memory, drop_last=loader.drop_last,
-        timeout=loader.timeout, worker_init_fn=loader.worker_init_fn,
-        multiprocessing_context=loader.multiprocessing_context, generator=loader.generator,
-        persistent_workers=loader.persistent_workers, pin_memory_device=loader.pin_memory_device,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=loader.num_workers,
+        collate_fn=loader.collate_fn,
+        pin_memory=loader.pin_memory,
+        drop_last=loader.drop_last,
+        timeout=loader.timeout,
+        worker_init_fn=loader.worker_init_fn,
+        multiprocessing_context=loader.multiprocessing_context,
+        generator=loader.generator,
+        persistent_workers=loader.persistent_workers,
+        pin_memory_device=loader.pin_memory_device,
     )
     if loader.num_workers > 0:
         kwargs["prefetch_factor"] = loader.prefetch_factor
     return DataLoader(loader.dataset, **kwargs)
 
 
-def resample(loader: DataLoader, seed: int, rank: int, world_size: int) -> tuple[DataLoader, EpochSampler | None]:
+def resample(
+    loader: DataLoader, seed: int, rank: int, world_size: int
+) -> tuple[DataLoader, EpochSampler | None]:
     """``loader`` rebuilt around an :class:`EpochSampler` when its sampling is standard.
 
     Standard: a map-style data set read in order or shuffled once per epoch without
@@ -114,7 +125,9 @@ def resample(loader: DataLoader, seed: int, rank: int, world_size: int) -> tuple
     else:
         return loader, None
     batch_sampler = loader.batch_sampler
-    if batch_sampler is not None and (type(batch_sampler) is not BatchSampler or loader.batch_size is None):
+    if batch_sampler is not None and (
+        type(batch_sampler) is not BatchSampler or loader.batch_size is None
+    ):
         return loader, None
     epoch_sampler = EpochSampler(len(loader.dataset), shuffle, seed, rank, world_size)
     return _resampled(loader, epoch_sampler, loader.batch_size), epoch_sampler
@@ -211,8 +224,11 @@ class TrainingData(L.LightningDataModule):
         loader = self.task.train_dataloader()
         rank, world = self._rank_world()
         loader, sampler = resample(loader, self.seed, rank, world)
-        if sampler is None and world > 1 and isinstance(loader, DataLoader) and not isinstance(
-            loader.dataset, IterableDataset
+        if (
+            sampler is None
+            and world > 1
+            and isinstance(loader, DataLoader)
+            and not isinstance(loader.dataset, IterableDataset)
         ):
             warnings.warn(
                 f"task '{self.task.name}' samples its training data in its own way "
@@ -223,9 +239,12 @@ class TrainingData(L.LightningDataModule):
         self.train_sampler = sampler
         trainer = self.trainer
         return ResumableLoader(
-            loader, sampler,
+            loader,
+            sampler,
             epoch=lambda: trainer.current_epoch if trainer is not None else 0,
-            epoch_batches=lambda: trainer.num_training_batches if trainer is not None else float("inf"),
+            epoch_batches=lambda: (
+                trainer.num_training_batches if trainer is not None else float("inf")
+            ),
         )
 
     def val_dataloader(self) -> Any:

@@ -180,7 +180,8 @@ def _resume_config(resume: str | Path, config: Config | None) -> tuple[Path, Con
     new, old = config.to_dict(), saved.to_dict()
     changed = [
         f"{section}.{key} ({old[section][key]!r} → {new[section][key]!r})"
-        for section in _FIXED_ON_RESUME for key in old[section]
+        for section in _FIXED_ON_RESUME
+        for key in old[section]
         if section != "task" or key != "num_workers"
         if old[section][key] != new[section][key]
     ]
@@ -239,23 +240,41 @@ def _progress_bar(quiet: bool) -> list[Callback]:
 
 
 def _make_trainer(
-    config: Config, devices: int | str | list[int], automatic_optimization: bool,
-    callbacks: list[Callback], loggers: list[Any] | bool, *, quiet: bool,
+    config: Config,
+    devices: int | str | list[int],
+    automatic_optimization: bool,
+    callbacks: list[Callback],
+    loggers: list[Any] | bool,
+    *,
+    quiet: bool,
     default_root_dir: Path,
 ) -> L.Trainer:
     t = config.trainer
     clip = config.optim.gradient_clip if automatic_optimization else None
     kwargs: dict[str, Any] = dict(
-        accelerator=t.accelerator, devices=devices, strategy=t.strategy, num_nodes=t.num_nodes,
-        precision=t.precision, max_epochs=t.max_epochs, max_steps=t.max_steps,
+        accelerator=t.accelerator,
+        devices=devices,
+        strategy=t.strategy,
+        num_nodes=t.num_nodes,
+        precision=t.precision,
+        max_epochs=t.max_epochs,
+        max_steps=t.max_steps,
         check_val_every_n_epoch=t.check_val_every_n_epoch,
-        limit_train_batches=t.limit_train_batches, limit_val_batches=t.limit_val_batches,
-        limit_test_batches=t.limit_test_batches, num_sanity_val_steps=t.num_sanity_val_steps,
-        log_every_n_steps=config.log.every_n_steps, deterministic=t.deterministic or None,
-        gradient_clip_val=clip, gradient_clip_algorithm="norm" if clip is not None else None,
-        callbacks=callbacks, logger=loggers, enable_checkpointing=True,
-        enable_progress_bar=not quiet, enable_model_summary=not quiet,
-        default_root_dir=str(default_root_dir), plugins=[AtomicCheckpointIO()],
+        limit_train_batches=t.limit_train_batches,
+        limit_val_batches=t.limit_val_batches,
+        limit_test_batches=t.limit_test_batches,
+        num_sanity_val_steps=t.num_sanity_val_steps,
+        log_every_n_steps=config.log.every_n_steps,
+        deterministic=t.deterministic or None,
+        gradient_clip_val=clip,
+        gradient_clip_algorithm="norm" if clip is not None else None,
+        callbacks=callbacks,
+        logger=loggers,
+        enable_checkpointing=True,
+        enable_progress_bar=not quiet,
+        enable_model_summary=not quiet,
+        default_root_dir=str(default_root_dir),
+        plugins=[AtomicCheckpointIO()],
         use_distributed_sampler=False,  # seqlab shards (and resumes) the training data itself
     )
     if t.val_check_interval is not None:
@@ -271,8 +290,11 @@ def _make_trainer(
 
 def _create_task(config: Config) -> Task:
     return create_task(
-        config.task.name, batch_size=config.task.batch_size, seed=config.trainer.seed,
-        num_workers=config.task.num_workers, **config.task.options,
+        config.task.name,
+        batch_size=config.task.batch_size,
+        seed=config.trainer.seed,
+        num_workers=config.task.num_workers,
+        **config.task.options,
     )
 
 
@@ -350,21 +372,36 @@ def fit(
         is_rank_zero = env_global_rank() == 0
         planned = run_dir if run_dir is not None else new_run_dir(config, create=False)
         best_cb = ModelCheckpoint(
-            dirpath=planned / "checkpoints", filename="best", monitor=model.monitor,
-            mode=info.metric_mode, save_top_k=1, save_last=False, auto_insert_metric_name=False,
+            dirpath=planned / "checkpoints",
+            filename="best",
+            monitor=model.monitor,
+            mode=info.metric_mode,
+            save_top_k=1,
+            save_last=False,
+            auto_insert_metric_name=False,
             enable_version_counter=False,
         )
         last_cb = LastCheckpoint(planned / "checkpoints" / "last.ckpt")
         csv_logger = CSVMetricsLogger(planned / "metrics.csv", resume=resume is not None)
         diagnostics = diagnostic_callbacks(config, info, planned)
         all_callbacks: list[Callback] = [
-            CheckpointMetadata(metadata), StepSeeder(seed), *_progress_bar(quiet), *callbacks,
-            *diagnostics, best_cb, last_cb,
+            CheckpointMetadata(metadata),
+            StepSeeder(seed),
+            *_progress_bar(quiet),
+            *callbacks,
+            *diagnostics,
+            best_cb,
+            last_cb,
         ]
         # The Trainer checks its settings before anything is written.
         trainer = _make_trainer(
-            config, devices, model.automatic_optimization, all_callbacks, [csv_logger],
-            quiet=quiet, default_root_dir=Path(config.run.dir),
+            config,
+            devices,
+            model.automatic_optimization,
+            all_callbacks,
+            [csv_logger],
+            quiet=quiet,
+            default_root_dir=Path(config.run.dir),
         )
         run_dir = planned
         if resume is None and is_rank_zero:
@@ -380,21 +417,33 @@ def fit(
         loggers = build_loggers(
             # absolute: W&B's service process is shared by the runs of one Python process
             # and does not follow later changes of the working directory
-            config.log.logger, run_dir.resolve(),
-            project=config.log.wandb_project, entity=config.log.wandb_entity,
-            group=config.log.wandb_group, tags=config.log.wandb_tags or None,
-            mode=config.log.wandb_mode, name=run_dir.name, log_model=config.log.log_model,
+            config.log.logger,
+            run_dir.resolve(),
+            project=config.log.wandb_project,
+            entity=config.log.wandb_entity,
+            group=config.log.wandb_group,
+            tags=config.log.wandb_tags or None,
+            mode=config.log.wandb_mode,
+            name=run_dir.name,
+            log_model=config.log.log_model,
             config_dict=config.to_dict(),
-            run_metadata=describe_run(model, cell=config.model.cell, task=config.task.name, task_info=info),
+            run_metadata=describe_run(
+                model, cell=config.model.cell, task=config.task.name, task_info=info
+            ),
             run_id=wandb_run_id(run_dir) if resume is not None else None,
-            csv_logger=csv_logger, last_checkpoint=last_path,
+            csv_logger=csv_logger,
+            last_checkpoint=last_path,
         )
         trainer.loggers = loggers
         data = TrainingData(task, seed)
         ok = False
         try:
-            trainer.fit(model, datamodule=data, ckpt_path=str(last_path) if resume is not None else None,
-                        weights_only=True)
+            trainer.fit(
+                model,
+                datamodule=data,
+                ckpt_path=str(last_path) if resume is not None else None,
+                weights_only=True,
+            )
             ok = True
         finally:
             if not ok:
@@ -402,26 +451,50 @@ def fit(
         train_loss = trainer.callback_metrics.get("train_loss")
 
         best = Path(best_cb.best_model_path) if best_cb.best_model_path else None
-        final_ckpt = best if best is not None and best.exists() else (
-            last_path if last_path.exists() else None)
+        final_ckpt = (
+            best
+            if best is not None and best.exists()
+            else (last_path if last_path.exists() else None)
+        )
         final_ckpt = trainer.strategy.broadcast(final_ckpt, src=0)  # rank 0's files decide
-        tested = config.trainer.test and config.trainer.limit_test_batches != 0 and _has_test_split(task)
-        metrics = _final_metrics(trainer, model, data, final_ckpt,
-                                 validate=config.trainer.limit_val_batches != 0, test=tested)
+        tested = (
+            config.trainer.test and config.trainer.limit_test_batches != 0 and _has_test_split(task)
+        )
+        metrics = _final_metrics(
+            trainer,
+            model,
+            data,
+            final_ckpt,
+            validate=config.trainer.limit_val_batches != 0,
+            test=tested,
+        )
         if train_loss is not None:
             metrics["train_loss"] = float(train_loss)
     wall = time.perf_counter() - started
     baseline = info.baseline("test" if tested else "val")
     result = FitResult(
-        run_dir=run_dir, metrics=metrics, metric=info.metric, metric_mode=info.metric_mode,
-        baseline=baseline, best_checkpoint=best if best is not None and best.exists() else None,
+        run_dir=run_dir,
+        metrics=metrics,
+        metric=info.metric,
+        metric_mode=info.metric_mode,
+        baseline=baseline,
+        best_checkpoint=best if best is not None and best.exists() else None,
         last_checkpoint=last_path if last_path.exists() else None,
-        global_step=int(trainer.global_step), epochs=int(trainer.current_epoch),
-        wall_time_s=wall, parameters=parameter_counts(model),
+        global_step=int(trainer.global_step),
+        epochs=int(trainer.current_epoch),
+        wall_time_s=wall,
+        parameters=parameter_counts(model),
         is_global_zero=trainer.is_global_zero,
     )
-    result.summary = _summary(result, config, info, metadata, trainer, resumed=resume is not None,
-                              best_score=best_cb.best_model_score)
+    result.summary = _summary(
+        result,
+        config,
+        info,
+        metadata,
+        trainer,
+        resumed=resume is not None,
+        best_score=best_cb.best_model_score,
+    )
     if trainer.is_global_zero:
         write_summary(run_dir, result.summary)
         record_summary(loggers[1:], result.summary)
@@ -451,8 +524,13 @@ def _point_at(callback: Callback, run_dir: Path) -> None:
 
 
 def _final_metrics(
-    trainer: L.Trainer, model: L.LightningModule, data: TrainingData, ckpt: Path | None,
-    *, validate: bool, test: bool,
+    trainer: L.Trainer,
+    model: L.LightningModule,
+    data: TrainingData,
+    ckpt: Path | None,
+    *,
+    validate: bool,
+    test: bool,
 ) -> dict[str, float]:
     """Validation and test metrics of ``ckpt`` (the best checkpoint), outside the training
     record: the loggers are detached, so metrics.csv holds the training history only."""
@@ -460,17 +538,33 @@ def _final_metrics(
     path = str(ckpt) if ckpt is not None else None
     metrics: dict[str, float] = {}
     if validate:
-        metrics.update(_floats(trainer.validate(model, datamodule=data, ckpt_path=path,
-                                                verbose=False, weights_only=True)))
+        metrics.update(
+            _floats(
+                trainer.validate(
+                    model, datamodule=data, ckpt_path=path, verbose=False, weights_only=True
+                )
+            )
+        )
     if test:
-        metrics.update(_floats(trainer.test(model, datamodule=data, ckpt_path=path,
-                                            verbose=False, weights_only=True)))
+        metrics.update(
+            _floats(
+                trainer.test(
+                    model, datamodule=data, ckpt_path=path, verbose=False, weights_only=True
+                )
+            )
+        )
     return metrics
 
 
 def _summary(
-    result: FitResult, config: Config, info: TaskInfo, metadata: dict[str, Any],
-    trainer: L.Trainer, *, resumed: bool, best_score: Any,
+    result: FitResult,
+    config: Config,
+    info: TaskInfo,
+    metadata: dict[str, Any],
+    trainer: L.Trainer,
+    *,
+    resumed: bool,
+    best_score: Any,
 ) -> dict[str, Any]:
     def rel(p: Path | None) -> str | None:
         return None if p is None else os.path.relpath(p, result.run_dir)
@@ -482,9 +576,13 @@ def _summary(
         "seqlab_version": metadata["seqlab_version"],
         "run_dir": str(result.run_dir),
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "task": {"name": config.task.name, "options": plain(config.task.options),
-                 "output_kind": info.output_kind, "metric": info.metric,
-                 "metric_mode": info.metric_mode},
+        "task": {
+            "name": config.task.name,
+            "options": plain(config.task.options),
+            "output_kind": info.output_kind,
+            "metric": info.metric,
+            "metric_mode": info.metric_mode,
+        },
         "cell": metadata["cell"],
         "result": {
             "metric": result.headline_key,
@@ -493,8 +591,10 @@ def _summary(
             "baseline_description": None if baseline is None else baseline.description,
         },
         "metrics": metrics,
-        "best_val": {"metric": f"val_{info.metric}",
-                     "value": None if best_score is None else finite(float(best_score))},
+        "best_val": {
+            "metric": f"val_{info.metric}",
+            "value": None if best_score is None else finite(float(best_score)),
+        },
         "baselines": [plain(b) for b in info.baselines],
         "parameters": result.parameters,
         "global_step": result.global_step,
@@ -507,15 +607,25 @@ def _summary(
 
 
 # -- evaluating and sampling a checkpoint -------------------------------------------------------
-_INFO_FIELDS = ("output_kind", "input_kind", "input_size", "num_outputs", "vocab_size",
-                "target_shape", "itos")
+_INFO_FIELDS = (
+    "output_kind",
+    "input_kind",
+    "input_size",
+    "num_outputs",
+    "vocab_size",
+    "target_shape",
+    "itos",
+)
 
 
 def _task_for(loaded: LoadedCheckpoint, batch_size: int | None) -> Task:
     config = loaded.config
     task = create_task(
-        config.task.name, batch_size=batch_size or config.task.batch_size,
-        seed=config.trainer.seed, num_workers=config.task.num_workers, **config.task.options,
+        config.task.name,
+        batch_size=batch_size or config.task.batch_size,
+        seed=config.trainer.seed,
+        num_workers=config.task.num_workers,
+        **config.task.options,
     )
     info = task.info
     for name in _INFO_FIELDS:
@@ -557,8 +667,12 @@ def evaluate(
         if split == "test" and not _has_test_split(task):
             raise ConfigError(f"task '{config.task.name}' has no test split; use seqlab validate.")
         kwargs: dict[str, Any] = dict(
-            accelerator=accelerator, devices=devs, logger=False, enable_checkpointing=False,
-            enable_progress_bar=not quiet, enable_model_summary=False,
+            accelerator=accelerator,
+            devices=devs,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=not quiet,
+            enable_model_summary=False,
             use_distributed_sampler=False,
             default_root_dir=str(loaded.path.parent),
         )
@@ -622,9 +736,13 @@ def generate(
         )
     itos = loaded.info.itos
     if not itos:
-        raise CheckpointError(f"checkpoint {loaded.path} records no vocabulary (itos) to decode with.")
+        raise CheckpointError(
+            f"checkpoint {loaded.path} records no vocabulary (itos) to decode with."
+        )
     if not prompt:
-        raise ConfigError("the prompt is empty; give at least one character, e.g. --prompt 'ROMEO:'.")
+        raise ConfigError(
+            "the prompt is empty; give at least one character, e.g. --prompt 'ROMEO:'."
+        )
     ids = encode_prompt(prompt, itos)
     gen = torch.Generator().manual_seed(seed) if seed is not None else None
     out = model.generate(ids, length, temperature=temperature, top_k=top_k, generator=gen)
@@ -639,7 +757,9 @@ def describe(result: FitResult) -> str:
     text = f"{result.headline_key} {_fmt(value)}"
     if result.baseline is not None:
         b = result.baseline
-        better = value is not None and (value < b.value if result.metric_mode == "min" else value > b.value)
+        better = value is not None and (
+            value < b.value if result.metric_mode == "min" else value > b.value
+        )
         text += f" vs baseline {_fmt(b.value)} ({b.description})"
         if value is not None and b.value and result.metric_mode == "min" and value > 0:
             text += f", {b.value / value:.1f}× lower" if better else ", not better"

@@ -29,7 +29,9 @@ class JANET(nn.Module):
 
     reference = "van der Westhuizen & Lasenby 2018"
 
-    def __init__(self, input_size: int, hidden_size: int, beta: float = 1.0, t_max: int = 100) -> None:
+    def __init__(
+        self, input_size: int, hidden_size: int, beta: float = 1.0, t_max: int = 100
+    ) -> None:
         super().__init__()
         if input_size < 1 or hidden_size < 1:
             raise ValueError("JANET: input_size and hidden_size must be positive.")
@@ -54,7 +56,8 @@ class JANET(nn.Module):
 
     def initial_state(self, batch_size: int, *, device=None, dtype=None) -> Tensor:
         return torch.zeros(
-            batch_size, self.hidden_size,
+            batch_size,
+            self.hidden_size,
             device=device if device is not None else self.weight_ih.device,
             dtype=dtype if dtype is not None else self.weight_ih.dtype,
         )
@@ -67,5 +70,3 @@ class JANET(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}, beta={self.beta}, t_max={self.t_max}"
-
-
