@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from seqlab.cells._common import check_choice, g, g_backward, g_fused, log_g, uniform_
-from seqlab.cells._scan import Workspace, check_method, gated_scan, projected_scan, resolve_method
-from seqlab.cells.base import Cell, State
+from seqlab.cells._common import g_backward, g_fused, log_g
+from seqlab.cells._minimal import LinearRecurrentCell
+from seqlab.cells._scan import Workspace
+from seqlab.cells.base import State
 from seqlab.cells.registry import register_cell
-
-ACTIVATIONS = ("g", "identity")
 
 
 class _Gates:
@@ -49,7 +48,7 @@ class _Gates:
 
 
 @register_cell("mingru")
-class MinGRU(Cell):
+class MinGRU(LinearRecurrentCell):
     r"""Minimal GRU: gate and candidate depend on the input only, so the update is linear.
 
     Equations (σ the logistic sigmoid, ⊙ elementwise)::
@@ -92,32 +91,14 @@ class MinGRU(Cell):
     arXiv:2410.01201, 2024.
     """
 
+    num_projections = 2
+    gates_cls = _Gates
     reference: ClassVar[str] = "Feng et al. 2024"
     equations: ClassVar[str] = (
         "z_t = σ(W_z x_t + b_z),  h̃_t = g(W_h x_t + b_h)\n"
         "h_t = (1 - z_t) ⊙ h_{t-1} + z_t ⊙ h̃_t\n"
         "g(v) = v + 1/2 (v ≥ 0), σ(v) (v < 0)"
     )
-
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        activation: Literal["g", "identity"] = "g",
-        scan: Literal["auto", "blocked", "log"] = "auto",
-    ) -> None:
-        super().__init__(input_size, hidden_size)
-        self.activation = check_choice("MinGRU", "activation", activation, ACTIVATIONS)
-        self.scan = check_method("MinGRU", scan, log_ok=activation == "g")
-        self.weight = nn.Parameter(torch.empty(2 * hidden_size, input_size))
-        self.bias = nn.Parameter(torch.empty(2 * hidden_size))
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        uniform_([self.weight, self.bias], self.input_size)
-
-    def _candidate(self, v: Tensor) -> Tensor:
-        return g(v) if self.activation == "g" else v
 
     def forward(self, x_t: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         if state is None:
@@ -129,25 +110,3 @@ class MinGRU(Cell):
     def _log_coefficients(self, x: Tensor) -> tuple[Tensor, Tensor]:
         k, v = F.linear(x, self.weight, self.bias).chunk(2, -1)
         return F.logsigmoid(-k), log_g(v) + F.logsigmoid(k)
-
-    def forward_sequence(
-        self, x: Tensor, state: State | None = None, lengths: Tensor | None = None
-    ) -> tuple[Tensor, State]:
-        """All steps of batch-first ``x`` (B, T, I) at once: outputs (B, T, H), final state.
-
-        With ``lengths`` (B,), outputs past each end are zero and the final state is the
-        state at each sequence's last valid step.
-        """
-        if state is None:
-            state = self.initial_state(x.shape[0], device=x.device, dtype=x.dtype)
-        method = resolve_method(self.scan, x.device)
-        if method == "log" and self.activation == "g":
-            return gated_scan(x, state, self._log_coefficients, method="log", lengths=lengths)
-        gates = _Gates(positive=self.activation == "g")
-        return projected_scan(x, self.weight, self.bias, state, gates, lengths=lengths)
-
-    def extra_repr(self) -> str:
-        return (
-            f"{self.input_size}, {self.hidden_size}, activation={self.activation!r}, "
-            f"scan={self.scan!r}"
-        )

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from seqlab.cells._common import check_choice, g, g_backward, g_fused, log_g, uniform_
-from seqlab.cells._scan import Workspace, check_method, gated_scan, projected_scan, resolve_method
-from seqlab.cells.base import Cell, State
+from seqlab.cells._common import g_backward, g_fused, log_g
+from seqlab.cells._minimal import LinearRecurrentCell
+from seqlab.cells._scan import Workspace
+from seqlab.cells.base import State
 from seqlab.cells.registry import register_cell
-
-ACTIVATIONS = ("g", "identity")
 
 
 class _Gates:
@@ -55,7 +54,7 @@ class _Gates:
 
 
 @register_cell("minlstm")
-class MinLSTM(Cell):
+class MinLSTM(LinearRecurrentCell):
     r"""Minimal LSTM: forget and input gates from the input only, normalised to sum to 1.
 
     Equations (σ the logistic sigmoid, ⊙ elementwise)::
@@ -96,32 +95,14 @@ class MinLSTM(Cell):
     arXiv:2410.01201, 2024.
     """
 
+    num_projections = 3
+    gates_cls = _Gates
     reference: ClassVar[str] = "Feng et al. 2024"
     equations: ClassVar[str] = (
         "f_t = σ(W_f x_t + b_f),  i_t = σ(W_i x_t + b_i),  h̃_t = g(W_h x_t + b_h)\n"
         "f'_t = f_t / (f_t + i_t),  i'_t = i_t / (f_t + i_t)\n"
         "h_t = f'_t ⊙ h_{t-1} + i'_t ⊙ h̃_t"
     )
-
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        activation: Literal["g", "identity"] = "g",
-        scan: Literal["auto", "blocked", "log"] = "auto",
-    ) -> None:
-        super().__init__(input_size, hidden_size)
-        self.activation = check_choice("MinLSTM", "activation", activation, ACTIVATIONS)
-        self.scan = check_method("MinLSTM", scan, log_ok=activation == "g")
-        self.weight = nn.Parameter(torch.empty(3 * hidden_size, input_size))
-        self.bias = nn.Parameter(torch.empty(3 * hidden_size))
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        uniform_([self.weight, self.bias], self.input_size)
-
-    def _candidate(self, v: Tensor) -> Tensor:
-        return g(v) if self.activation == "g" else v
 
     def _linear_coefficients(self, x: Tensor) -> tuple[Tensor, Tensor]:
         kf, ki, v = F.linear(x, self.weight, self.bias).chunk(3, -1)
@@ -140,25 +121,3 @@ class MinLSTM(Cell):
         a, b = self._linear_coefficients(x_t)
         h = torch.addcmul(b, a, state)
         return h, h
-
-    def forward_sequence(
-        self, x: Tensor, state: State | None = None, lengths: Tensor | None = None
-    ) -> tuple[Tensor, State]:
-        """All steps of batch-first ``x`` (B, T, I) at once: outputs (B, T, H), final state.
-
-        With ``lengths`` (B,), outputs past each end are zero and the final state is the
-        state at each sequence's last valid step.
-        """
-        if state is None:
-            state = self.initial_state(x.shape[0], device=x.device, dtype=x.dtype)
-        method = resolve_method(self.scan, x.device)
-        if method == "log" and self.activation == "g":
-            return gated_scan(x, state, self._log_coefficients, method="log", lengths=lengths)
-        gates = _Gates(positive=self.activation == "g")
-        return projected_scan(x, self.weight, self.bias, state, gates, lengths=lengths)
-
-    def extra_repr(self) -> str:
-        return (
-            f"{self.input_size}, {self.hidden_size}, activation={self.activation!r}, "
-            f"scan={self.scan!r}"
-        )
