@@ -573,16 +573,28 @@ def _apply_dotted(base: dict[str, Any], items: Mapping[str, Any], source: str) -
     return _merge(base, layer, source, merge_dicts=True)
 
 
+def split_key_value(item: str) -> tuple[str, Any] | None:
+    """``"a.b=1"`` → ``("a.b", 1)``, the value read as a YAML scalar; ``None`` if not KEY=VALUE.
+
+    The one reader of every KEY=VALUE on the command line (``--set``, ``--task-opt``,
+    ``--cell-opt``, compare's ``lstm[forget_bias=0]``); callers word their own error.
+    """
+    key, sep, raw = str(item).partition("=")
+    if not sep or not key.strip():
+        return None
+    return key.strip(), _yaml_scalar(raw)
+
+
 def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
     """``["a.b=1", "c.d=x"]`` → ``{"a.b": 1, "c.d": "x"}``; values are read as YAML scalars."""
     out: dict[str, Any] = {}
     for item in items:
-        key, sep, raw = str(item).partition("=")
-        if not sep or not key.strip():
+        pair = split_key_value(item)
+        if pair is None:
             raise ConfigError(
                 f"--set expects SECTION.KEY=VALUE, got {item!r}; for example --set optim.lr=3e-4."
             )
-        out[key.strip()] = _yaml_scalar(raw)
+        out[pair[0]] = pair[1]
     return out
 
 
@@ -694,4 +706,5 @@ __all__ = [
     "parse_yaml",
     "read_yaml",
     "resolve_config",
+    "split_key_value",
 ]

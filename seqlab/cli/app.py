@@ -19,20 +19,15 @@ err_console = Console(stderr=True)
 
 def parse_key_values(items: list[str] | None, flag: str) -> dict[str, object]:
     """Parse ``["a=1", "b=x"]`` into ``{"a": 1, "b": "x"}`` (values read as YAML scalars)."""
-    import yaml
-
+    from seqlab.config import split_key_value
     from seqlab.errors import ConfigError
 
     out: dict[str, object] = {}
     for item in items or []:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
+        pair = split_key_value(item)
+        if pair is None:
             raise ConfigError(
                 f"{flag} expects KEY=VALUE, got {item!r}; for example {flag} seq_len=200."
             )
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
-            value = raw
-        out[key.strip()] = value
+        out[pair[0]] = pair[1]
     return out

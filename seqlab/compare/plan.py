@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from seqlab.config import Config
+from seqlab.config import Config, split_key_value
 from seqlab.errors import ConfigError, did_you_mean
 
 # Keys of the config that say how a run is stored and logged, not what it computes: runs
@@ -99,8 +99,6 @@ def _split_top_level(text: str) -> list[str]:
 def parse_cells(text: str | Sequence[str]) -> list[CellSpec]:
     """Parse ``--cells``: comma-separated registry names, each optionally with
     ``[key=value,...]`` cell options. Unknown names fail here, with suggestions."""
-    import yaml
-
     from seqlab.cells import get_cell, list_cells
 
     items = _split_top_level(text) if isinstance(text, str) else [str(t).strip() for t in text]
@@ -119,17 +117,13 @@ def parse_cells(text: str | Sequence[str]) -> list[CellSpec]:
         get_cell(name)  # UnknownNameError with "did you mean" and the list of cells
         options: dict[str, Any] = {}
         for part in _split_top_level(inner) if inner else []:
-            key, sep, raw = part.partition("=")
-            if not sep or not key.strip():
+            pair = split_key_value(part)
+            if pair is None:
                 raise ConfigError(
                     f"--cells: the option {part!r} of {name} is not KEY=VALUE; write e.g. "
                     f"{name}[forget_bias=0]."
                 )
-            try:
-                value = yaml.safe_load(raw) if raw.strip() else ""
-            except yaml.YAMLError:
-                value = raw
-            options[key.strip()] = value
+            options[pair[0]] = pair[1]
         spec = CellSpec(name, tuple(sorted(options.items())))
         if spec in specs:
             raise ConfigError(f"--cells names {spec.label} twice; list each cell once.")
