@@ -229,3 +229,11 @@ def test_cli_cells_subprocess_lists_sources():
     assert res.returncode == 0, res.stderr
     assert "built-in" in res.stdout and "seqlab-janet 0.1.0" in res.stdout
     assert "Traceback" not in res.stderr
+
+
+def test_cli_error_text_with_square_brackets_is_printed_verbatim(capsys):
+    """Error paragraphs are plain text: rich must not read `[...]` in them as markup."""
+    from seqlab.cli import main
+
+    assert main(["compare", "--cells", "lstm[forget_bias]", "--max-steps", "1"]) == 2
+    assert "write e.g. lstm[forget_bias=0]." in capsys.readouterr().err

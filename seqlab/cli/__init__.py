@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Sequence
 
 import typer
+from rich.markup import escape
 
 from seqlab.cli.app import app, console, err_console
 from seqlab.errors import SeqlabError
@@ -62,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         rv = app(args=args, prog_name="seqlab", standalone_mode=False)
     except SeqlabError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         code = exc.exit_code
     except _CLICK_ERRORS as exc:
         exc.show()
