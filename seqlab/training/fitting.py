@@ -436,7 +436,6 @@ def fit(
         )
         trainer.loggers = loggers
         data = TrainingData(task, seed)
-        ok = False
         try:
             trainer.fit(
                 model,
@@ -444,30 +443,32 @@ def fit(
                 ckpt_path=str(last_path) if resume is not None else None,
                 weights_only=True,
             )
-            ok = True
-        finally:
-            if not ok:
-                finish_loggers(loggers[1:], success=False)
-        train_loss = trainer.callback_metrics.get("train_loss")
+            train_loss = trainer.callback_metrics.get("train_loss")
 
-        best = Path(best_cb.best_model_path) if best_cb.best_model_path else None
-        final_ckpt = (
-            best
-            if best is not None and best.exists()
-            else (last_path if last_path.exists() else None)
-        )
-        final_ckpt = trainer.strategy.broadcast(final_ckpt, src=0)  # rank 0's files decide
-        tested = (
-            config.trainer.test and config.trainer.limit_test_batches != 0 and _has_test_split(task)
-        )
-        metrics = _final_metrics(
-            trainer,
-            model,
-            data,
-            final_ckpt,
-            validate=config.trainer.limit_val_batches != 0,
-            test=tested,
-        )
+            best = Path(best_cb.best_model_path) if best_cb.best_model_path else None
+            final_ckpt = (
+                best
+                if best is not None and best.exists()
+                else (last_path if last_path.exists() else None)
+            )
+            final_ckpt = trainer.strategy.broadcast(final_ckpt, src=0)  # rank 0's files decide
+            tested = (
+                config.trainer.test
+                and config.trainer.limit_test_batches != 0
+                and _has_test_split(task)
+            )
+            metrics = _final_metrics(
+                trainer,
+                model,
+                data,
+                final_ckpt,
+                validate=config.trainer.limit_val_batches != 0,
+                test=tested,
+            )
+        except BaseException:
+            # closes a W&B run as failed (its exit record written) instead of leaving it open
+            finish_loggers(loggers[1:], success=False)
+            raise
         if train_loss is not None:
             metrics["train_loss"] = float(train_loss)
     wall = time.perf_counter() - started
