@@ -187,6 +187,11 @@ class TrainerConfig:
         num_sanity_val_steps: validation batches run before training to catch errors.
         deterministic: ask torch for deterministic algorithms (slower on GPU).
         test: evaluate the best checkpoint on the task's test split at the end of fit.
+        nonfinite_loss: what a NaN or infinite training loss does: ``stop`` (the default)
+            ends the run with an error naming the step, before that step's update, so no
+            checkpoint ever holds the damage; ``skip`` drops the batch (no update) and goes on.
+        max_consecutive_skips: with ``skip``, this many non-finite batches in a row stop
+            the run anyway (a diverged model gives nothing else).
     """
 
     max_epochs: int | None = 10
@@ -205,6 +210,8 @@ class TrainerConfig:
     num_sanity_val_steps: int = 2
     deterministic: bool = False
     test: bool = True
+    nonfinite_loss: Literal["stop", "skip"] = "stop"
+    max_consecutive_skips: int = 10
 
     def validate(self) -> None:
         if self.max_epochs is not None:
@@ -238,6 +245,7 @@ class TrainerConfig:
                 )
             _at_least(f"trainer.{key}", value, 0)
         _at_least("trainer.num_sanity_val_steps", self.num_sanity_val_steps, -1)
+        _positive("trainer.max_consecutive_skips", self.max_consecutive_skips)
 
 
 @dataclass
@@ -641,7 +649,8 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(
-            f"config file {str(p)!r} is not UTF-8 text ({exc.reason} at byte {exc.start})."
+            f"config file {str(p)!r} is not UTF-8 text ({exc.reason} at byte {exc.start}). "
+            f"Pass a YAML file (see configs/), or re-encode this one as UTF-8."
         ) from None
     return parse_yaml(text, f"config file {str(p)!r}")
 

@@ -47,6 +47,23 @@ class MissingDependencyError(SeqlabError, ImportError):
     """An optional dependency is needed for what was asked and is not installed."""
 
 
+class NonFiniteLossError(SeqlabError, FloatingPointError):
+    """Training produced a NaN or infinite loss (the run stopped before that update)."""
+
+
+class RunInUseError(SeqlabError):
+    """Another process is writing the run directory."""
+
+
+class Interrupted(SeqlabError):
+    """Training was stopped by SIGINT or SIGTERM after saving a checkpoint to resume from.
+
+    Exit code 130, the shell's code for a program ended by Ctrl-C.
+    """
+
+    exit_code = 130
+
+
 def _edit_distance(a: str, b: str) -> int:
     """Optimal-string-alignment distance: a swap of neighbours ("gur" → "gru") costs 1."""
     prev2: list[int] = []

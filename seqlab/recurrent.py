@@ -111,7 +111,14 @@ class Recurrent(nn.Module):
         for layer in range(num_layers):
             layer_in = input_size if layer == 0 else hidden_size * self.num_directions
             for _ in range(self.num_directions):
-                cells.append(create_cell(self.cell_cls, layer_in, hidden_size, **cell_options))
+                cells.append(
+                    create_cell(
+                        cell if isinstance(cell, str) else self.cell_cls,  # errors name it so
+                        layer_in,
+                        hidden_size,
+                        **cell_options,
+                    )
+                )
         self.cells = nn.ModuleList(cells)
         for c in self.cells:
             if getattr(c, "hidden_size", hidden_size) != hidden_size:

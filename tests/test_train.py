@@ -153,6 +153,7 @@ def test_fit_writes_a_complete_run_directory(tmp_path):
     run = result.run_dir
     assert run.parent == tmp_path / "runs" and run.name.startswith("adding-gru-")
     assert sorted(p.name for p in run.iterdir()) == [
+        ".lock",
         "checkpoints",
         "config.yaml",
         "metrics.csv",

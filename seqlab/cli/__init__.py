@@ -16,7 +16,7 @@ import typer
 from rich.markup import escape
 
 from seqlab.cli.app import app, console, err_console
-from seqlab.errors import SeqlabError
+from seqlab.errors import Interrupted, SeqlabError
 
 
 def _exception_classes() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
@@ -62,8 +62,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         rv = app(args=args, prog_name="seqlab", standalone_mode=False)
+    except Interrupted as exc:
+        err_console.print(
+            f"[bold yellow]interrupted:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
+        )
+        code = exc.exit_code
     except SeqlabError as exc:
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
+        )
         code = exc.exit_code
     except _CLICK_ERRORS as exc:
         exc.show()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -224,6 +225,7 @@ def _evaluate_cmd(
     devices: str,
     limit_batches: float | None,
     quiet: bool,
+    trust: bool,
 ) -> None:
     from seqlab.training import evaluate, load_checkpoint
 
@@ -242,14 +244,25 @@ def _evaluate_cmd(
         devices=devices,
         limit_batches=limit,
         quiet=quiet,
+        trust=trust,
     )
-    info = load_checkpoint(ckpt).info
+    with warnings.catch_warnings():  # evaluate has said it once
+        warnings.simplefilter("ignore")
+        info = load_checkpoint(ckpt, trust=trust).info
     console.print(
         _metrics_table(f"{split} metrics of {ckpt}", metrics, list(info.baselines), split)
     )
 
 
 _CKPT_HELP = "A checkpoint file, or a run directory (its checkpoints/best.ckpt)."
+_TRUST_HELP = (
+    "Load a checkpoint that holds Python objects beyond tensors (refused by default: "
+    "unpickling can run arbitrary code). Only for files whose origin you trust."
+)
+
+
+def _trust_option() -> Any:
+    return typer.Option(False, "--trust-checkpoint", help=_TRUST_HELP)
 
 
 @app.command("validate")
@@ -262,9 +275,12 @@ def validate_cmd(
         None, "--limit-batches", help="Evaluate only this many batches (or fraction)."
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
+    trust_checkpoint: bool = _trust_option(),
 ) -> None:
     """Metrics of a checkpoint on its task's validation split."""
-    _evaluate_cmd("val", ckpt, batch_size, accelerator, devices, limit_batches, quiet)
+    _evaluate_cmd(
+        "val", ckpt, batch_size, accelerator, devices, limit_batches, quiet, trust_checkpoint
+    )
 
 
 @app.command("test")
@@ -277,9 +293,12 @@ def test_cmd(
         None, "--limit-batches", help="Evaluate only this many batches (or fraction)."
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
+    trust_checkpoint: bool = _trust_option(),
 ) -> None:
     """Metrics of a checkpoint on its task's test split."""
-    _evaluate_cmd("test", ckpt, batch_size, accelerator, devices, limit_batches, quiet)
+    _evaluate_cmd(
+        "test", ckpt, batch_size, accelerator, devices, limit_batches, quiet, trust_checkpoint
+    )
 
 
 @app.command("generate")
@@ -294,9 +313,10 @@ def generate_cmd(
         None, "--top-k", help="Sample among the k most likely tokens."
     ),
     seed: int | None = typer.Option(None, "--seed", help="Seed of the sampling."),
+    trust_checkpoint: bool = _trust_option(),
 ) -> None:
     """Sample text from a language-model checkpoint (e.g. charlm)."""
     from seqlab.training import generate
 
-    text = generate(ckpt, prompt, length, temperature, top_k, seed=seed)
+    text = generate(ckpt, prompt, length, temperature, top_k, seed=seed, trust=trust_checkpoint)
     typer.echo(text)

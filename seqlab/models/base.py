@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import lightning as L
 import torch
@@ -24,7 +24,7 @@ from torchmetrics import Metric
 
 from seqlab.cells.base import State
 from seqlab.config import ModelConfig, OptimConfig
-from seqlab.errors import ConfigError
+from seqlab.errors import ConfigError, NonFiniteLossError
 from seqlab.models.metrics import METRIC_NAMES
 from seqlab.recurrent import Recurrent
 from seqlab.tasks.base import TaskInfo
@@ -45,6 +45,9 @@ class SequenceModel(L.LightningModule):
     """
 
     output_kind: ClassVar[str] = ""
+    #: What a NaN/Inf training loss does (``fit`` sets these from ``trainer.*``).
+    nonfinite_loss: Literal["stop", "skip"] = "stop"
+    max_consecutive_skips: int = 10
 
     def __init__(self, model: ModelConfig, optim: OptimConfig, info: TaskInfo) -> None:
         super().__init__()
@@ -87,6 +90,9 @@ class SequenceModel(L.LightningModule):
         self.output_dropout = nn.Dropout(model.dropout)
         self.val_metrics = nn.ModuleDict(self.make_metrics())
         self.test_metrics = nn.ModuleDict(self.make_metrics())
+        self.skipped_batches = 0  # non-finite losses skipped in this process
+        self._consecutive_skips = 0
+        self._skip_update = False
 
     # -- to be provided by each output kind ------------------------------------------------
     def make_metrics(self) -> dict[str, Metric]:
@@ -122,15 +128,69 @@ class SequenceModel(L.LightningModule):
     # -- Lightning hooks ------------------------------------------------------------------------
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
         loss, _ = self.step(batch)
+        if not self.loss_is_usable(loss, batch_idx):
+            # Backward still runs, so every DDP process takes part in the gradient
+            # all-reduce; on_before_optimizer_step then drops the gradients.
+            self._skip_update = True
         self.log(
             "train_loss",
-            loss,
+            loss,  # NaN/Inf at a skipped batch: the record says what happened
             on_step=True,
             on_epoch=False,
             prog_bar=True,
             batch_size=self.batch_size_of(batch),
         )
         return loss
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        if self._skip_update:
+            # With no gradient, torch's optimisers leave a parameter (and its moments) alone.
+            for group in optimizer.param_groups:
+                for p in group["params"]:
+                    p.grad = None
+            self._skip_update = False
+
+    def loss_is_usable(self, loss: Tensor, batch_idx: int) -> bool:
+        """Whether ``loss`` is finite on every process; a non-finite one stops the run
+        (:class:`~seqlab.errors.NonFiniteLossError`, raised before the update) or, with
+        ``nonfinite_loss == "skip"``, returns False so the caller skips the update."""
+        bad = not bool(torch.isfinite(loss.detach()).all())
+        trainer = self.trainer
+        if trainer.world_size > 1:  # every process must take the same decision
+            bad = bool(trainer.strategy.reduce_boolean_decision(bad, all=False))
+        if not bad:
+            self._consecutive_skips = 0
+            return True
+        local = float(loss.detach().float().mean())
+        value = f"{local}" if not math.isfinite(local) else "non-finite on another process"
+        where = f"at step {trainer.global_step} (epoch {trainer.current_epoch}, batch {batch_idx})"
+        fixes = (
+            "Lower the learning rate (--lr), clip gradients (--gradient-clip 1.0), or check the "
+            "data for NaN/Inf"
+        )
+        if self.nonfinite_loss == "skip":
+            self._consecutive_skips += 1
+            self.skipped_batches += 1
+            if self._consecutive_skips <= self.max_consecutive_skips:
+                from lightning.pytorch.utilities import rank_zero_warn
+
+                rank_zero_warn(
+                    f"skipped the batch {where}: the training loss is {value}; no update was "
+                    f"made ({self._consecutive_skips} in a row, "
+                    f"trainer.max_consecutive_skips={self.max_consecutive_skips})."
+                )
+                return False
+            raise NonFiniteLossError(
+                f"the training loss was non-finite for {self._consecutive_skips} batches in a "
+                f"row, the last {where} (trainer.nonfinite_loss=skip gives up after "
+                f"trainer.max_consecutive_skips={self.max_consecutive_skips}): the model has "
+                f"diverged. {fixes}."
+            )
+        raise NonFiniteLossError(
+            f"the training loss is {value} {where}. Training stopped before that step's "
+            f"update, so the weights and checkpoints hold no NaN/Inf. {fixes}, or skip such "
+            f"batches with --set trainer.nonfinite_loss=skip."
+        )
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         _, out = self.step(batch)

@@ -134,19 +134,25 @@ class LanguageModel(SequenceModel):
             loss = F.cross_entropy(
                 logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE_INDEX
             )
+            usable = self.loss_is_usable(loss, batch_idx)
             optimizer.zero_grad()
+            # Backward runs either way so that every DDP process joins the all-reduce.
             self.manual_backward(loss)
-            if clip is not None:
-                self.clip_gradients(
-                    optimizer, gradient_clip_val=clip, gradient_clip_algorithm="norm"
-                )
-            optimizer.step()
-            if scheduler is not None and self.optim_config.scheduler == "cosine":
-                scheduler.step()
-            state = Recurrent.detach_state(state)
-            losses.append(loss.detach())
+            if usable:
+                if clip is not None:
+                    self.clip_gradients(
+                        optimizer, gradient_clip_val=clip, gradient_clip_algorithm="norm"
+                    )
+                optimizer.step()
+                if scheduler is not None and self.optim_config.scheduler == "cosine":
+                    scheduler.step()
+                state = Recurrent.detach_state(state)
+                losses.append(loss.detach())
+            else:
+                state = None  # a carried NaN state would poison every later chunk
         self._train_state = state
-        loss = torch.stack(losses).mean()
+        # a batch whose chunks were all skipped logs its NaN/Inf loss: the record says so
+        loss = torch.stack(losses).mean() if losses else loss.detach()
         self.log(
             "train_loss", loss, on_step=True, on_epoch=False, prog_bar=True, batch_size=x.shape[0]
         )

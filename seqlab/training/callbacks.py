@@ -1,8 +1,14 @@
-"""Callbacks every ``fit`` installs: checkpoint metadata, ``last.ckpt``, per-step seeding."""
+"""Callbacks every ``fit`` installs: checkpoint metadata, ``last.ckpt``, per-step seeding,
+and the graceful stop on Ctrl-C."""
 
 from __future__ import annotations
 
 import random
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +70,11 @@ class LastCheckpoint(Checkpoint):
         finally:
             self._hook = ""
         self._saved = key
+
+    @property
+    def saved_step(self) -> int | None:
+        """The global step of the last checkpoint this process wrote (``None``: none yet)."""
+        return self._saved[1] if self._saved is not None else None
 
     # Lightning restores its logging step (`_batches_that_stepped`) from a checkpoint taken
     # in on_validation_end sometimes one short, depending on where in the epoch it was
@@ -153,3 +164,76 @@ class StepSeeder(Callback):
             torch.mps.manual_seed(s)
         random.seed(s)
         np.random.seed(s % (2**32))
+
+
+class GracefulStop(Callback):
+    """Ctrl-C (SIGINT) or SIGTERM: finish the current batch, save ``last.ckpt``, stop.
+
+    The signal only sets a flag (a handler that raised mid-step could leave the optimiser
+    half-updated); at the end of the batch the callback asks Lightning to stop, and
+    :class:`LastCheckpoint`, which runs after it, saves the state there, where a resumed run
+    continues exactly. Under DDP the processes agree (any one signalled stops all) at the same
+    step. A second signal stops at once with ``KeyboardInterrupt``; the last checkpoint on disk
+    is then the previous one, intact (checkpoints are written atomically).
+
+    :meth:`handling_signals` installs the handlers around ``trainer.fit``; ``fit`` turns a
+    stop into :class:`~seqlab.errors.Interrupted` with the command to resume.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.received: int | None = None  # the signal number
+        self.stopped_at: int | None = None  # the global step training stopped after
+
+    @property
+    def signal_name(self) -> str:
+        return signal.Signals(self.received).name if self.received is not None else ""
+
+    @contextmanager
+    def handling_signals(self) -> Iterator[None]:
+        """Install the handlers (main thread only: Python's rule) for the duration."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.getsignal(sig) for sig in self.SIGNALS}
+
+        def restore() -> None:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+        def handle(signum: int, frame: Any) -> None:
+            if self.received is not None:
+                restore()
+                raise KeyboardInterrupt
+            self.received = signum
+            print(
+                f"\n{signal.Signals(signum).name}: stopping after this batch and saving a "
+                f"checkpoint to resume from (Ctrl-C again stops at once).",
+                file=sys.stderr,
+                flush=True,
+            )
+
+        for sig in self.SIGNALS:
+            signal.signal(sig, handle)
+        try:
+            yield
+        finally:
+            restore()
+
+    def on_train_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
+        stop = self.received is not None
+        if trainer.world_size > 1:
+            stop = bool(trainer.strategy.reduce_boolean_decision(stop, all=False))
+        if stop and self.stopped_at is None:
+            if self.received is None:
+                self.received = signal.SIGINT  # another process was signalled
+            trainer.should_stop = True
+            self.stopped_at = trainer.global_step

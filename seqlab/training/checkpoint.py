@@ -26,6 +26,7 @@ import math
 import os
 import pickle
 import uuid
+import warnings
 import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -95,6 +96,15 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     ) -> None:
         if storage_options is not None:
             raise TypeError("AtomicCheckpointIO.save_checkpoint takes no storage_options.")
+        bad = nonfinite_weights(checkpoint.get("state_dict") or {})
+        if bad:
+            intact = " The previous file is intact." if Path(path).exists() else ""
+            raise CheckpointError(
+                f"refusing to write {path}: the model's weights hold NaN or Inf "
+                f"({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}), so training has "
+                f"diverged.{intact} Lower the learning rate (--lr) or clip gradients "
+                f"(--gradient-clip 1.0)."
+            )
         atomic_write(path, lambda f: torch.save(checkpoint, f))
 
     def load_checkpoint(
@@ -104,6 +114,17 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
     def remove_checkpoint(self, path: Any) -> None:
         Path(path).unlink(missing_ok=True)
+
+
+def nonfinite_weights(state_dict: Mapping[str, Any]) -> list[str]:
+    """Names of the floating-point tensors in ``state_dict`` holding NaN or Inf."""
+    return [
+        name
+        for name, t in state_dict.items()
+        if isinstance(t, torch.Tensor)
+        and t.is_floating_point()
+        and not bool(torch.isfinite(t).all())
+    ]
 
 
 # -- reading ------------------------------------------------------------------------------------
@@ -126,44 +147,69 @@ def resolve_checkpoint_path(path: str | Path) -> Path:
     return p
 
 
+def _weights_only_refusal(text: str) -> str | None:
+    """The line of torch's weights-only refusal naming what it refused (else ``None``)."""
+    if "Weights only load failed" not in text and "weights_only" not in text:
+        return None
+    lines = text.splitlines()
+    return next(
+        (ln.strip() for ln in lines if "Unsupported" in ln or "global" in ln.lower()),
+        lines[0] if lines else text,
+    )
+
+
 def read_checkpoint(
     path: str | Path, *, trust: bool = False, map_location: Any = "cpu"
 ) -> dict[str, Any]:
-    """The raw checkpoint dict of ``path``, loaded weights-only unless ``trust``."""
+    """The raw checkpoint dict of ``path``, loaded weights-only.
+
+    With ``trust``, a file that weights-only loading refuses (it pickles other Python
+    objects) is loaded in full, with a warning naming what it holds.
+    """
     p = resolve_checkpoint_path(path)
     size = p.stat().st_size
     if size == 0:
         raise CheckpointError(
-            f"checkpoint {p} is empty (0 bytes): it was never written completely."
+            f"checkpoint {p} is empty (0 bytes): it was never written completely. Use "
+            f"another checkpoint (e.g. checkpoints/last.ckpt or best.ckpt of the run)."
         )
     with p.open("rb") as f:
         head = f.read(4)
     if head != b"PK\x03\x04" and not head.startswith(b"\x80"):
         raise CheckpointError(
             f"{p} is not a PyTorch checkpoint: it starts with {head!r}, not with the zip "
-            f"archive header torch.save writes."
+            f"archive header torch.save writes. Pass a .ckpt file written by seqlab fit "
+            f"(RUN_DIR/checkpoints/best.ckpt or last.ckpt) or a run directory."
         )
     try:
-        data = torch.load(p, map_location=map_location or "cpu", weights_only=not trust)
+        try:
+            data = torch.load(p, map_location=map_location or "cpu", weights_only=True)
+        except pickle.UnpicklingError as exc:
+            refused = _weights_only_refusal(str(exc))
+            if refused is None or not trust:
+                raise
+            warnings.warn(
+                f"loading checkpoint {p} in full, as --trust-checkpoint (trust=True) allows: "
+                f"it holds Python objects beyond tensors and plain containers ({refused}), "
+                f"and unpickling them can run any code the file's author chose.",
+                stacklevel=2,
+            )
+            data = torch.load(p, map_location=map_location or "cpu", weights_only=False)
     except pickle.UnpicklingError as exc:
         text = str(exc)
-        if "Weights only load failed" in text or "weights_only" in text:
-            first = next(
-                (
-                    ln.strip()
-                    for ln in text.splitlines()
-                    if "Unsupported" in ln or "global" in ln.lower()
-                ),
-                text.splitlines()[0],
-            )
+        refused = _weights_only_refusal(text)
+        if refused is not None:
             raise CheckpointError(
                 f"checkpoint {p} holds Python objects other than tensors and plain "
-                f"containers, which weights-only loading refuses ({first}). seqlab's own "
-                f"checkpoints never need more. Load it with trust=True only if you trust "
-                f"where it came from: unpickling can run arbitrary code."
+                f"containers, which weights-only loading refuses ({refused}). seqlab's own "
+                f"checkpoints never need more. Pass --trust-checkpoint (trust=True in Python) "
+                f"only if you trust where the file came from: unpickling can run arbitrary "
+                f"code."
             ) from None
         raise CheckpointError(
-            f"checkpoint {p} is not a PyTorch checkpoint ({text.splitlines()[0]})."
+            f"checkpoint {p} is not a PyTorch checkpoint ({text.splitlines()[0]}). Pass a "
+            f".ckpt file written by seqlab fit (RUN_DIR/checkpoints/best.ckpt or last.ckpt) "
+            f"or a run directory."
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

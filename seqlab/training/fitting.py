@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -22,7 +23,15 @@ from lightning.pytorch.utilities.model_helpers import is_overridden
 
 from seqlab.config import Config, TrainerConfig
 from seqlab.diagnostics.grad_flow import GradientFlow
-from seqlab.errors import CheckpointError, ConfigError, DataError, did_you_mean
+from seqlab.errors import (
+    CheckpointError,
+    ConfigError,
+    DataError,
+    Interrupted,
+    NonFiniteLossError,
+    PluginError,
+    did_you_mean,
+)
 from seqlab.tasks import Baseline, TaskInfo, create_task
 from seqlab.tasks.base import Task
 from seqlab.tracking.loggers import (
@@ -36,6 +45,7 @@ from seqlab.tracking.loggers import (
 from seqlab.tracking.samples import TextSamples
 from seqlab.training.callbacks import (
     CheckpointMetadata,
+    GracefulStop,
     LastCheckpoint,
     StepSeeder,
 )
@@ -49,7 +59,14 @@ from seqlab.training.checkpoint import (
 )
 from seqlab.training.data import TrainingData
 from seqlab.training.logger import CSVMetricsLogger
-from seqlab.training.rundir import env_global_rank, new_run_dir, write_config, write_summary
+from seqlab.training.rundir import (
+    env_global_rank,
+    new_run_dir,
+    remove_stale_temporaries,
+    run_lock,
+    write_config,
+    write_summary,
+)
 
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu", "hpu")
 
@@ -340,7 +357,24 @@ def fit(
     Returns the best checkpoint's validation and test metrics next to the task's
     baseline. Under DDP every process returns; only global rank 0 has written the run
     directory (``is_global_zero``).
+
+    Raises :class:`~seqlab.errors.Interrupted` when Ctrl-C (SIGINT) or SIGTERM stopped
+    training (after saving ``last.ckpt``; the message says how to resume),
+    :class:`~seqlab.errors.NonFiniteLossError` for a NaN/Inf loss (see
+    ``trainer.nonfinite_loss``), :class:`~seqlab.errors.RunInUseError` when another process
+    is writing the run directory, and other :class:`~seqlab.errors.SeqlabError` subclasses for bad
+    input, before anything is written.
     """
+    with contextlib.ExitStack() as held:
+        return _fit(config, resume, callbacks, held)
+
+
+def _fit(
+    config: Config | None,
+    resume: str | Path | None,
+    callbacks: Sequence[Callback],
+    held: contextlib.ExitStack,
+) -> FitResult:
     started = time.perf_counter()
     run_dir: Path | None = None
     if resume is None and config is not None and config.run.resume:
@@ -367,7 +401,10 @@ def fit(
         info = task.info
         from seqlab.models import build_model
 
+        check_plugin_cell(config, info)
         model = build_model(config.model, config.optim, info)
+        model.nonfinite_loss = config.trainer.nonfinite_loss
+        model.max_consecutive_skips = config.trainer.max_consecutive_skips
         metadata = seqlab_metadata(config, info)
         is_rank_zero = env_global_rank() == 0
         planned = run_dir if run_dir is not None else new_run_dir(config, create=False)
@@ -384,9 +421,11 @@ def fit(
         last_cb = LastCheckpoint(planned / "checkpoints" / "last.ckpt")
         csv_logger = CSVMetricsLogger(planned / "metrics.csv", resume=resume is not None)
         diagnostics = diagnostic_callbacks(config, info, planned)
+        stopper = GracefulStop()
         all_callbacks: list[Callback] = [
             CheckpointMetadata(metadata),
             StepSeeder(seed),
+            stopper,
             *_progress_bar(quiet),
             *callbacks,
             *diagnostics,
@@ -411,8 +450,10 @@ def fit(
             csv_logger.path = run_dir / "metrics.csv"
             for cb in diagnostics:
                 _point_at(cb, run_dir)
-        if is_rank_zero:  # on resume: the limits it now runs under
-            write_config(run_dir, config)
+        if is_rank_zero:
+            held.enter_context(run_lock(run_dir))
+            remove_stale_temporaries(run_dir)  # left by a process killed mid-write
+            write_config(run_dir, config)  # on resume: the limits it now runs under
         last_path = last_cb.path
         loggers = build_loggers(
             # absolute: W&B's service process is shared by the runs of one Python process
@@ -437,12 +478,24 @@ def fit(
         trainer.loggers = loggers
         data = TrainingData(task, seed)
         try:
-            trainer.fit(
-                model,
-                datamodule=data,
-                ckpt_path=str(last_path) if resume is not None else None,
-                weights_only=True,
-            )
+            try:
+                with stopper.handling_signals():
+                    trainer.fit(
+                        model,
+                        datamodule=data,
+                        ckpt_path=str(last_path) if resume is not None else None,
+                        weights_only=True,
+                    )
+            except (KeyboardInterrupt, SystemExit):
+                if stopper.received is None:
+                    raise
+                # Lightning ends a SIGTERM'd fit with SystemExit even after a graceful stop
+                at_once = stopper.stopped_at is None
+                raise _interrupted(stopper, last_cb, run_dir, at_once=at_once) from None
+            except NonFiniteLossError as exc:
+                raise NonFiniteLossError(f"{exc} {_last_good(last_cb, run_dir)}") from None
+            if stopper.received is not None:
+                raise _interrupted(stopper, last_cb, run_dir, at_once=False)
             train_loss = trainer.callback_metrics.get("train_loss")
 
             best = Path(best_cb.best_model_path) if best_cb.best_model_path else None
@@ -503,6 +556,74 @@ def fit(
     if trainer.is_global_zero:
         result.sync_hint = sync_hint(run_dir)
     return result
+
+
+def _saved_step(last_cb: LastCheckpoint) -> str:
+    return f" (step {last_cb.saved_step})" if last_cb.saved_step is not None else ""
+
+
+def _interrupted(
+    stopper: GracefulStop, last_cb: LastCheckpoint, run_dir: Path, *, at_once: bool
+) -> Interrupted:
+    name = stopper.signal_name
+    if not last_cb.path.exists():
+        return Interrupted(
+            f"stopped by {name} before the run's first checkpoint was written; there is "
+            f"nothing to resume. Start the run again."
+        )
+    if at_once:
+        what = (
+            f"stopped at once by a second {name}: the last checkpoint, {last_cb.path}"
+            f"{_saved_step(last_cb)}, is intact, and the steps after it are lost."
+        )
+    else:
+        what = (
+            f"stopped by {name} after step {stopper.stopped_at}; its state is saved in "
+            f"{last_cb.path}."
+        )
+    return Interrupted(f"{what} Resume with: seqlab fit --resume {run_dir}")
+
+
+def _last_good(last_cb: LastCheckpoint, run_dir: Path) -> str:
+    if not last_cb.path.exists():
+        return "No checkpoint was written before it."
+    return (
+        f"The last good checkpoint is {last_cb.path}{_saved_step(last_cb)}: continue from it "
+        f"with seqlab fit --resume {run_dir} --set trainer.nonfinite_loss=skip, or start "
+        f"again with another learning rate."
+    )
+
+
+def check_plugin_cell(config: Config, info: TaskInfo) -> None:
+    """Run a plugin cell through the conformance suite's shape and dtype check before
+    training, so a cell that breaks seqlab's contract fails with its distribution's name
+    instead of deep inside a training step. Built-in cells are tested in seqlab's own CI."""
+    from seqlab.cells import cell_source
+    from seqlab.testing import get_check
+
+    name = config.model.cell
+    source = cell_source(name)
+    if source.builtin:
+        return
+    if info.input_kind == "tokens":
+        input_size = config.model.embedding_size or config.model.hidden_size
+    else:
+        input_size = info.input_size
+    try:
+        get_check("check_shapes")(
+            name,
+            input_size=input_size,
+            hidden_size=config.model.hidden_size,
+            **config.model.cell_options,
+        )
+    except AssertionError as exc:
+        raise PluginError(
+            f"cell '{name}' from the distribution '{source.distribution}' "
+            f"{source.version} breaks seqlab's cell contract, so it cannot be trained: "
+            f"{' '.join(str(exc).split())} This is a bug in the plugin: run `seqlab cells "
+            f"check {name}` for the full report and send it to the plugin's authors; "
+            f"meanwhile pick another cell (seqlab cells lists them)."
+        ) from None
 
 
 def diagnostic_callbacks(config: Config, info: Any, run_dir: Path) -> list[Callback]:
@@ -602,6 +723,7 @@ def _summary(
         "epochs": result.epochs,
         "wall_time_s": round(result.wall_time_s, 3),
         "resumed": resumed,
+        "skipped_batches": int(getattr(trainer.lightning_module, "skipped_batches", 0)),
         "world_size": int(trainer.world_size),
         "checkpoints": {"best": rel(result.best_checkpoint), "last": rel(result.last_checkpoint)},
     }

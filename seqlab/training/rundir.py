@@ -7,6 +7,7 @@ Layout of ``<run.dir>/<name>-<YYYYmmdd-HHMMSS>/``::
     checkpoints/last.ckpt   the latest state (written after every validation and at the end)
     metrics.csv             every logged metric, one row per logging call
     summary.json            final metrics of the best checkpoint, baseline, sizes, time
+    .lock                   held (flock) by the process writing the run; holds its PID
 
 Under DDP only the global rank-0 process creates and writes files. Processes started by
 a launcher (Lightning's own for ``--strategy ddp``, torchrun, SLURM's srun) know their
@@ -16,16 +17,19 @@ is made.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from seqlab.config import Config
+from seqlab.errors import ConfigError, RunInUseError
 from seqlab.training.checkpoint import atomic_write
 
 _RANK_VARIABLES = ("RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK", "PMI_RANK", "OMPI_COMM_WORLD_RANK")
@@ -62,6 +66,11 @@ def new_run_dir(config: Config, *, create: bool) -> Path:
             candidate.mkdir(parents=True, exist_ok=False)
         except FileExistsError:
             continue
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot create the run directory {candidate}: {exc.strerror or exc}. Pass a "
+                f"writable directory with --run-dir (run.dir)."
+            ) from None
         return candidate
     raise RuntimeError(f"could not find a free run directory name under {base}")
 
@@ -77,3 +86,55 @@ def write_config(run_dir: Path, config: Config) -> None:
 def write_summary(run_dir: Path, summary: dict[str, Any]) -> None:
     text = json.dumps(summary, indent=2, sort_keys=False, default=str) + "\n"
     atomic_write(run_dir / "summary.json", lambda f: f.write(text.encode()))
+
+
+LOCK_FILE = ".lock"
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold ``run_dir/.lock`` while this process writes the run.
+
+    A second process (``seqlab fit --resume`` of a run that is still training, a compare
+    worker started twice) gets :class:`~seqlab.errors.RunInUseError` instead of mixing its
+    checkpoints and metrics with the first's. The lock is an ``flock``, which the kernel
+    releases when the holder dies, even by SIGKILL, so a crashed run never stays locked.
+    """
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks; run unguarded
+        yield
+        return
+    path = run_dir / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+            raise RunInUseError(
+                f"run {run_dir} is in use by another seqlab process (PID {holder}); two "
+                f"processes writing one run would mix their checkpoints and metrics. Wait for "
+                f"it to finish, or stop it (kill -INT {holder} saves a checkpoint) and then "
+                f"resume with seqlab fit --resume {run_dir}."
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def remove_stale_temporaries(run_dir: Path) -> list[Path]:
+    """Delete the temporary files of writes a killed process never finished.
+
+    Atomic writes go to ``.NAME.PID.RANDOM.tmp`` first; a process killed mid-write leaves
+    one behind. Call only while holding :func:`run_lock`.
+    """
+    removed = []
+    for folder in (run_dir, run_dir / "checkpoints"):
+        for tmp in folder.glob("*.tmp") if folder.is_dir() else ():
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+                removed.append(tmp)
+    return removed
