@@ -41,13 +41,24 @@ SCRIPT = textwrap.dedent('''
                 h.update(name.encode())
                 h.update(t.detach().cpu().numpy().tobytes())
             record = {"params": h.hexdigest(), "first_batch": self.first,
-                      "world_size": trainer.world_size}
+                      "world_size": trainer.world_size, "global_step": trainer.global_step}
             (self.out / f"rank-{trainer.global_rank}.json").write_text(__import__("json").dumps(record))
+
+    class SignalOneRank(L.Callback):
+        """SIGINT to this process only, in step SIGNAL_STEP of rank SIGNAL_RANK (if set)."""
+
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            rank, step = os.environ.get("SIGNAL_RANK"), os.environ.get("SIGNAL_STEP")
+            if rank is not None and int(rank) == trainer.global_rank and trainer.global_step == int(step):
+                import signal
+                os.kill(os.getpid(), signal.SIGINT)
 
     fit = seqlab.training.fit
 
     def fit_recording(config=None, **kwargs):
-        kwargs["callbacks"] = [*kwargs.get("callbacks", ()), Record(os.environ["RECORD_DIR"])]
+        kwargs["callbacks"] = [
+            *kwargs.get("callbacks", ()), Record(os.environ["RECORD_DIR"]), SignalOneRank()
+        ]
         result = fit(config, **kwargs)
         print(f"FINISHED global_zero={result.is_global_zero}", flush=True)
         return result
@@ -59,9 +70,8 @@ SCRIPT = textwrap.dedent('''
 ''')
 
 
-@pytest.mark.slow
-@pytest.mark.ddp
-def test_two_process_ddp_fit_on_cpu(tmp_path):
+def ddp_fit(tmp_path: Path, *extra: str, **env_extra: str) -> subprocess.CompletedProcess[str]:
+    """``seqlab fit`` as 2 DDP processes on CPU, through the recording wrapper script."""
     script = tmp_path / "fit_ddp.py"
     script.write_text(SCRIPT)
     records = tmp_path / "records"
@@ -116,8 +126,17 @@ def test_two_process_ddp_fit_on_cpu(tmp_path):
         "--grad-flow",
         "every=2",
         "--quiet",
+        *extra,
     ]
-    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+    env.update(env_extra)
+    return subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+
+
+@pytest.mark.slow
+@pytest.mark.ddp
+def test_two_process_ddp_fit_on_cpu(tmp_path):
+    proc = ddp_fit(tmp_path)
+    records = tmp_path / "records"
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
     ranks = [json.loads((records / f"rank-{r}.json").read_text()) for r in (0, 1)]
@@ -149,3 +168,23 @@ def test_two_process_ddp_fit_on_cpu(tmp_path):
     assert wb.config["model"]["cell"] == "gru"
     assert (run / "grad_flow" / "grad_flow.npz").is_file()
     assert out.count("wandb sync") == 1
+
+
+@pytest.mark.slow
+@pytest.mark.ddp
+def test_ctrl_c_on_one_process_stops_both_at_the_same_step(tmp_path):
+    # Only rank 1 is signalled (in step 2): the processes agree to stop after that step,
+    # rank 0 saves last.ckpt there, and the run resumes from it.
+    proc = ddp_fit(tmp_path, "--max-steps", "8", SIGNAL_RANK="1", SIGNAL_STEP="2")
+    assert proc.returncode == 130, proc.stdout + proc.stderr
+    (run,) = list((tmp_path / "runs").iterdir())
+    err = " ".join(proc.stderr.split())
+    assert f"stopped by SIGINT after step 3; its state is saved in {run}" in err, err
+    assert f"Resume with: seqlab fit --resume {run}" in err and "Traceback" not in err
+    ranks = [json.loads((tmp_path / "records" / f"rank-{r}.json").read_text()) for r in (0, 1)]
+    assert [r["global_step"] for r in ranks] == [3, 3]
+    assert ranks[0]["params"] == ranks[1]["params"]
+    from seqlab.training import load_checkpoint
+
+    assert load_checkpoint(run / "checkpoints" / "last.ckpt").global_step == 3
+    assert not (run / "summary.json").exists()

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from seqlab.cli.app import app, console, err_console
 from seqlab.compare.runner import Progress, RunOutcome
+from seqlab.errors import Interrupted
 
 # compare's flags that map onto config keys exactly like seqlab fit's (cli/train.py)
 _FIT_FLAGS = (
@@ -250,7 +251,7 @@ def compare_cmd(
             progress=RichProgress(quiet),
             command=["seqlab", *sys.argv[1:]] if _invoked_as_cli() else None,
         )
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Interrupted):
         err_console.print(
             f"interrupted: the runs in progress were stopped. Run the same command again to "
             f"continue: finished runs are kept, stopped ones resume from their last checkpoint "
@@ -258,7 +259,7 @@ def compare_cmd(
             highlight=False,
             soft_wrap=True,
         )
-        raise
+        raise typer.Exit(130) from None
     from seqlab.compare.report import summary_table
 
     header, rows = summary_table(plan, result.results)

@@ -470,19 +470,37 @@ def _run_jobs(
             if running and not received:
                 time.sleep(poll_s)
     except BaseException:
+        # Ctrl-C reaches the workers too (one process group): each finishes its batch and
+        # saves a checkpoint, and a signal from here would make them stop at once instead.
+        # Otherwise (SIGTERM, an error here) pass a SIGTERM on: it stops them gracefully.
+        ctrl_c = bool(received) and received[0] == signal.SIGINT
         for job in running:
-            if job.proc is not None:
+            if job.proc is not None and not ctrl_c:
                 job.proc.terminate()
         for job in running:
             if job.proc is not None:
-                try:
-                    job.proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    job.proc.kill()
-                    job.proc.wait()
+                _reap(job.proc, terminated=not ctrl_c)
             if job.log is not None:
                 job.log.close()
         raise
+
+
+def _reap(proc: subprocess.Popen[bytes], *, terminated: bool, grace_s: float = 15.0) -> None:
+    """Wait for a stopping worker; SIGTERM it if it was not yet, SIGKILL it as a last resort."""
+    try:
+        proc.wait(timeout=grace_s)
+        return
+    except subprocess.TimeoutExpired:
+        pass
+    if not terminated:
+        proc.terminate()
+        try:
+            proc.wait(timeout=grace_s)
+            return
+        except subprocess.TimeoutExpired:
+            pass
+    proc.kill()
+    proc.wait()
 
 
 def read_resources(run_dir: Path) -> dict[str, Any]:
