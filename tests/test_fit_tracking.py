@@ -169,3 +169,52 @@ def test_positional_overrides_equal_set(offline):
     cfg = yaml.safe_load((_run_dir(offline) / "config.yaml").read_text())
     assert cfg["model"]["hidden_size"] == 4  # like --set, positional overrides beat flags
     assert cfg["optim"]["lr"] == 0.01
+
+
+TOKEN_CELL = """
+import torch
+
+class TokenGRU(torch.nn.Module):
+    '''A GRU cell with a credential option, as a cell fetching weights from a hub might have.'''
+
+    def __init__(self, input_size, hidden_size, api_token: str = ""):
+        super().__init__()
+        self.input_size, self.hidden_size = input_size, hidden_size
+        self.cell = torch.nn.GRUCell(input_size, hidden_size)
+
+    def initial_state(self, batch_size, *, device=None, dtype=None):
+        return torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype)
+
+    def forward(self, x, h):
+        h = self.cell(x, h)
+        return h, h
+"""
+
+
+def test_a_credential_option_is_never_written_and_is_asked_for_on_resume(
+    offline, make_distribution, capsys
+):
+    make_distribution(
+        "hub-cells",
+        "0.1",
+        {"seqlab.cells": {"token_gru": "token_cell:TokenGRU"}},
+        {"token_cell": TOKEN_CELL},
+    )
+    secret = "hub-credential-0123456789"
+    args = ["fit", "--cell", "token_gru", "--cell-opt", f"api_token={secret}", *TINY]
+    args += ["--max-steps", "2", "--run-dir", str(offline / "runs"), "--logger", "csv"]
+    assert main(args) == 0, capsys.readouterr().err
+    (run,) = (offline / "runs").iterdir()
+    for path in run.rglob("*"):  # config.yaml, checkpoints, metrics, summary
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
+    assert "api_token: '***'" in (run / "config.yaml").read_text()
+
+    capsys.readouterr()
+    assert main(["fit", "--resume", str(run), "--max-steps", "4", "--quiet"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "holds credentials that seqlab masked" in err and "model.cell_options.api_token" in err
+    resumed = ["fit", "--resume", str(run), "--max-steps", "4", "--quiet"]
+    assert main([*resumed, "--set", f"model.cell_options.api_token={secret}"]) == 0
+    assert json.loads((run / "summary.json").read_text())["global_step"] == 4
+    assert secret.encode() not in (run / "config.yaml").read_bytes()

@@ -289,8 +289,9 @@ def cell_record(name: str) -> dict[str, Any]:
 
 def seqlab_metadata(config: Config, info: TaskInfo) -> dict[str, Any]:
     import seqlab
+    from seqlab.tracking.secrets import scrub
 
-    saved = config.to_dict()
+    saved = scrub(config.to_dict())  # a credential in an option is never written
     saved["run"]["resume"] = None
     return {
         "format": FORMAT_VERSION,

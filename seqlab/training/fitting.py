@@ -200,7 +200,7 @@ def _resume_config(resume: str | Path, config: Config | None) -> tuple[Path, Con
         for section in _FIXED_ON_RESUME
         for key in old[section]
         if section != "task" or key != "num_workers"
-        if old[section][key] != new[section][key]
+        if _unmasked(old[section][key]) != _unmasked(new[section][key], like=old[section][key])
     ]
     if new["trainer"]["seed"] != old["trainer"]["seed"]:
         changed.append(f"trainer.seed ({old['trainer']['seed']!r} → {new['trainer']['seed']!r})")
@@ -211,6 +211,32 @@ def _resume_config(resume: str | Path, config: Config | None) -> tuple[Path, Con
             f"change; start a new run for the rest."
         )
     return run_dir, config
+
+
+def _unmasked(value: Any, like: Any = None) -> Any:
+    """``value`` with the credentials seqlab masked in the saved config (and, given ``like``,
+    the ones masked there) left out, so that a credential passed again compares equal."""
+    from seqlab.tracking.secrets import MASK
+
+    if isinstance(value, dict):
+        ref = like if isinstance(like, dict) else {}
+        return {
+            k: _unmasked(v, ref.get(k))
+            for k, v in value.items()
+            if v != MASK and ref.get(k) != MASK
+        }
+    if isinstance(value, list):
+        return [_unmasked(v) for v in value]
+    return value
+
+
+def masked_keys(data: Any, prefix: str = "") -> list[str]:
+    """Dotted keys of ``data`` whose value is the credential mask ``***``."""
+    from seqlab.tracking.secrets import MASK
+
+    if isinstance(data, dict):
+        return [k for key, v in data.items() for k in masked_keys(v, f"{prefix}{key}.")]
+    return [prefix.rstrip(".")] if data == MASK else []
 
 
 # -- quieting Lightning ------------------------------------------------------------------------
@@ -381,6 +407,14 @@ def _fit(
         resume = config.run.resume
     if resume is not None:
         run_dir, config = _resume_config(resume, config)
+        masked = masked_keys(config.to_dict())
+        if masked:
+            raise ConfigError(
+                f"the config of {run_dir} holds credentials that seqlab masked instead of "
+                f"writing them ({', '.join(masked)}). Pass them again to resume, e.g. "
+                f"seqlab fit --resume {run_dir} --set {masked[0]}=VALUE (better: have the "
+                f"task or cell read them from an environment variable)."
+            )
     config = (config if config is not None else Config()).validate()
     devices = check_devices(config.trainer)
     check_strategy(config.trainer.strategy)

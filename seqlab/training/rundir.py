@@ -76,7 +76,10 @@ def new_run_dir(config: Config, *, create: bool) -> Path:
 
 
 def write_config(run_dir: Path, config: Config) -> None:
-    data = config.to_dict()
+    """``config.yaml``, with credentials masked (see :mod:`seqlab.tracking.secrets`)."""
+    from seqlab.tracking.secrets import scrub
+
+    data = scrub(config.to_dict())
     data["run"]["resume"] = None
     text = "# The resolved config of this run (seqlab fit --resume RUN_DIR reads it back).\n"
     text += yaml.safe_dump(data, sort_keys=False)
