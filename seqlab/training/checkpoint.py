@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import io
 import math
 import os
 import pickle
@@ -74,18 +75,29 @@ def atomic_write(path: str | Path, write: Callable[[Any], None]) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
         _fsync_dir(path.parent)
-    except OSError as exc:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        cause = _os_error(exc)
+        if cause is None:
+            raise
         intact = " The previous file is intact." if path.exists() else ""
         raise CheckpointError(
-            f"could not write {path}: {exc.strerror or exc}.{intact} Check that the directory "
-            f"is writable and the disk has free space."
+            f"could not write {path}: {cause.strerror or cause}.{intact} Check that the "
+            f"directory is writable and the disk has free space."
         ) from exc
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
+
+
+def _os_error(exc: BaseException) -> OSError | None:
+    """``exc`` or the OSError behind it (a writer may wrap one in its own error)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, OSError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -105,7 +117,11 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                 f"diverged.{intact} Lower the learning rate (--lr) or clip gradients "
                 f"(--gradient-clip 1.0)."
             )
-        atomic_write(path, lambda f: torch.save(checkpoint, f))
+        # Serialised in memory first: torch.save writing into a file that fills up (disk
+        # full, file-size limit) hides the OSError behind a RuntimeError of its zip writer.
+        buffer = io.BytesIO()
+        torch.save(checkpoint, buffer)
+        atomic_write(path, lambda f: f.write(buffer.getbuffer()))
 
     def load_checkpoint(
         self, path: Any, map_location: Any = None, weights_only: bool | None = None
