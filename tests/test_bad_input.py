@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 import torch
+from test_cli_train import TINY  # a 3-step fit of the adding task
 
 from seqlab.cli import main
 from seqlab.errors import (
@@ -33,26 +34,6 @@ from seqlab.errors import (
     SeqlabError,
     UnknownNameError,
 )
-
-TINY = [
-    "--hidden-size",
-    "8",
-    "--batch-size",
-    "32",
-    "--max-steps",
-    "3",
-    "--task-opt",
-    "n_train=64",
-    "--task-opt",
-    "n_val=32",
-    "--task-opt",
-    "n_test=32",
-    "--task-opt",
-    "seq_len=5",
-    "--set",
-    "trainer.num_sanity_val_steps=0",
-    "--quiet",
-]
 
 
 @dataclass(frozen=True)
