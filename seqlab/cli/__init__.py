@@ -62,15 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         rv = app(args=args, prog_name="seqlab", standalone_mode=False)
-    except Interrupted as exc:
-        err_console.print(
-            f"[bold yellow]interrupted:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
-        )
-        code = exc.exit_code
     except SeqlabError as exc:
-        err_console.print(
-            f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
-        )
+        label = "[bold yellow]interrupted:" if isinstance(exc, Interrupted) else "[bold red]error:"
+        err_console.print(f"{label}[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         code = exc.exit_code
     except _CLICK_ERRORS as exc:
         exc.show()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -236,22 +235,18 @@ def _evaluate_cmd(
             if float(limit_batches).is_integer() and limit_batches >= 1
             else limit_batches
         )
+    loaded = load_checkpoint(ckpt, trust=trust)
     metrics = evaluate(
-        split,
-        ckpt,
+        split,  # type: ignore[arg-type]
+        loaded,
         batch_size=batch_size,
-        accelerator=accelerator,  # type: ignore[arg-type]
+        accelerator=accelerator,
         devices=devices,
         limit_batches=limit,
         quiet=quiet,
-        trust=trust,
     )
-    with warnings.catch_warnings():  # evaluate has said it once
-        warnings.simplefilter("ignore")
-        info = load_checkpoint(ckpt, trust=trust).info
-    console.print(
-        _metrics_table(f"{split} metrics of {ckpt}", metrics, list(info.baselines), split)
-    )
+    baselines = list(loaded.info.baselines)
+    console.print(_metrics_table(f"{split} metrics of {ckpt}", metrics, baselines, split))
 
 
 _CKPT_HELP = "A checkpoint file, or a run directory (its checkpoints/best.ckpt)."

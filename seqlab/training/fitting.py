@@ -200,7 +200,7 @@ def _resume_config(resume: str | Path, config: Config | None) -> tuple[Path, Con
         for section in _FIXED_ON_RESUME
         for key in old[section]
         if section != "task" or key != "num_workers"
-        if _unmasked(old[section][key]) != _unmasked(new[section][key], like=old[section][key])
+        if not _same_unless_masked(old[section][key], new[section][key])
     ]
     if new["trainer"]["seed"] != old["trainer"]["seed"]:
         changed.append(f"trainer.seed ({old['trainer']['seed']!r} → {new['trainer']['seed']!r})")
@@ -213,21 +213,18 @@ def _resume_config(resume: str | Path, config: Config | None) -> tuple[Path, Con
     return run_dir, config
 
 
-def _unmasked(value: Any, like: Any = None) -> Any:
-    """``value`` with the credentials seqlab masked in the saved config (and, given ``like``,
-    the ones masked there) left out, so that a credential passed again compares equal."""
+def _same_unless_masked(saved: Any, new: Any) -> bool:
+    """Whether a value of the saved config equals the new one, where a credential the saved
+    config masks matches whatever is passed again."""
     from seqlab.tracking.secrets import MASK
 
-    if isinstance(value, dict):
-        ref = like if isinstance(like, dict) else {}
-        return {
-            k: _unmasked(v, ref.get(k))
-            for k, v in value.items()
-            if v != MASK and ref.get(k) != MASK
-        }
-    if isinstance(value, list):
-        return [_unmasked(v) for v in value]
-    return value
+    if saved == MASK:
+        return True
+    if isinstance(saved, dict) and isinstance(new, dict):
+        return saved.keys() == new.keys() and all(
+            _same_unless_masked(v, new[k]) for k, v in saved.items()
+        )
+    return saved == new
 
 
 def masked_keys(data: Any, prefix: str = "") -> list[str]:
@@ -805,7 +802,7 @@ def _short(value: Any) -> str:
 
 def evaluate(
     split: Literal["val", "test"],
-    ckpt: str | Path,
+    ckpt: str | Path | LoadedCheckpoint,
     *,
     accelerator: str = "auto",
     devices: int | str = 1,
@@ -814,8 +811,12 @@ def evaluate(
     quiet: bool = True,
     trust: bool = False,
 ) -> dict[str, float]:
-    """The metrics of a checkpoint on its task's validation or test split."""
-    loaded = load_checkpoint(ckpt, trust=trust)
+    """The metrics of a checkpoint on its task's validation or test split.
+
+    ``ckpt`` is a checkpoint file, a run directory, or a checkpoint already loaded with
+    :func:`~seqlab.training.load_checkpoint` (``trust`` then does not apply).
+    """
+    loaded = ckpt if isinstance(ckpt, LoadedCheckpoint) else load_checkpoint(ckpt, trust=trust)
     config = loaded.config
     trainer_cfg = TrainerConfig(accelerator=accelerator, devices=devices)
     devs = check_devices(trainer_cfg)
