@@ -303,16 +303,23 @@ def cell_record(name: str) -> dict[str, Any]:
     }
 
 
-def seqlab_metadata(config: Config, info: TaskInfo) -> dict[str, Any]:
-    import seqlab
+def saved_config(config: Config) -> dict[str, Any]:
+    """``config`` as a run stores it (``config.yaml``, checkpoints): credentials masked
+    (see :mod:`seqlab.tracking.secrets`), no ``run.resume``."""
     from seqlab.tracking.secrets import scrub
 
-    saved = scrub(config.to_dict())  # a credential in an option is never written
+    saved = scrub(config.to_dict())
     saved["run"]["resume"] = None
+    return saved
+
+
+def seqlab_metadata(config: Config, info: TaskInfo) -> dict[str, Any]:
+    import seqlab
+
     return {
         "format": FORMAT_VERSION,
         "seqlab_version": seqlab.__version__,
-        "config": plain(saved),
+        "config": plain(saved_config(config)),
         "task_info": info_to_dict(info),
         "cell": plain(cell_record(config.model.cell)),
     }

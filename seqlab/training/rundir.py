@@ -30,7 +30,7 @@ import yaml
 
 from seqlab.config import Config
 from seqlab.errors import ConfigError, RunInUseError
-from seqlab.training.checkpoint import atomic_write
+from seqlab.training.checkpoint import atomic_write, saved_config
 
 _RANK_VARIABLES = ("RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK", "PMI_RANK", "OMPI_COMM_WORLD_RANK")
 
@@ -76,13 +76,9 @@ def new_run_dir(config: Config, *, create: bool) -> Path:
 
 
 def write_config(run_dir: Path, config: Config) -> None:
-    """``config.yaml``, with credentials masked (see :mod:`seqlab.tracking.secrets`)."""
-    from seqlab.tracking.secrets import scrub
-
-    data = scrub(config.to_dict())
-    data["run"]["resume"] = None
+    """``config.yaml``: :func:`~seqlab.training.checkpoint.saved_config` as YAML."""
     text = "# The resolved config of this run (seqlab fit --resume RUN_DIR reads it back).\n"
-    text += yaml.safe_dump(data, sort_keys=False)
+    text += yaml.safe_dump(saved_config(config), sort_keys=False)
     atomic_write(run_dir / "config.yaml", lambda f: f.write(text.encode()))
 
 
