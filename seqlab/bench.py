@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from seqlab.cells.registry import count_parameters
 from seqlab.errors import ConfigError
 from seqlab.recurrent import Recurrent
+from seqlab.validation import positive_int
 
 REFERENCE = "torch.nn.LSTM"
 
@@ -78,8 +79,7 @@ def bench_cells(
         ("input_size", input_size),
         ("hidden_size", hidden_size),
     ):
-        if value < 1:
-            raise ConfigError(f"bench: {label} must be at least 1, got {value}.")
+        positive_int(f"bench: {label}", value)
     torch.manual_seed(0)
     x = torch.randn(batch_size, seq_len, input_size, device=device, requires_grad=True)
     reference = nn.LSTM(input_size, hidden_size, batch_first=True).to(device)

@@ -10,9 +10,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqlab.cells.base import State, like_state, state_tensors
+from seqlab.cells.lengths import broadcast_mask, length_mask
 from seqlab.cells.registry import create_cell, get_cell
 from seqlab.errors import ConfigError
-from seqlab.unroll import _bcast, freeze_finished, length_mask, unroll
+from seqlab.unroll import freeze_finished, unroll
+from seqlab.validation import positive_int, probability
 
 StepObserver = Callable[[int, int, Tensor], None]
 """Called as ``observer(layer_direction_index, t, h_t)`` for every step when recording."""
@@ -21,9 +23,7 @@ _TORCH_TYPES = {nn.LSTM: "lstm", nn.GRU: "gru", nn.RNN: "rnn"}
 
 
 def _check_probability(label: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value < 1.0:
-        raise ConfigError(f"Recurrent: {label} must be a number in [0, 1), got {value!r}.")
-    return float(value)
+    return float(probability(f"Recurrent: {label}", value))
 
 
 def reverse_padded(x: Tensor, lengths: Tensor | None) -> Tensor:
@@ -93,8 +93,7 @@ class Recurrent(nn.Module):
             ("hidden_size", hidden_size),
             ("num_layers", num_layers),
         ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"Recurrent: {label} must be a positive integer, got {value!r}.")
+            positive_int(f"Recurrent: {label}", value)
         self.cell_name = cell if isinstance(cell, str) else getattr(cell, "__name__", str(cell))
         self.cell_cls = get_cell(cell) if isinstance(cell, str) else cell
         self.input_size = input_size
@@ -214,7 +213,7 @@ class Recurrent(nn.Module):
                 self._observer(index, t, h)
             if masks is not None:
                 new_state = freeze_finished(masks[t], new_state, state)
-                h = h.masked_fill(~_bcast(masks[t], h), 0.0)
+                h = h.masked_fill(~broadcast_mask(masks[t], h), 0.0)
             state = new_state
             outputs.append(h)
         out = torch.stack(outputs, 1) if outputs else x.new_zeros(batch, 0, cell.hidden_size)

@@ -11,15 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from seqlab.cells.base import State, like_state, state_tensors
-
-
-def length_mask(lengths: Tensor, steps: int) -> Tensor:
-    """Boolean (B, steps): True where step t < lengths[b]."""
-    return torch.arange(steps, device=lengths.device).unsqueeze(0) < lengths.unsqueeze(1)
-
-
-def _bcast(mask: Tensor, like: Tensor) -> Tensor:
-    return mask.view(mask.shape[0], *([1] * (like.dim() - 1)))
+from seqlab.cells.lengths import broadcast_mask, length_mask
 
 
 def freeze_finished(mask_t: Tensor, new: State, old: State) -> State:
@@ -27,7 +19,7 @@ def freeze_finished(mask_t: Tensor, new: State, old: State) -> State:
     return like_state(
         new,
         [
-            torch.where(_bcast(mask_t, n), n, o)
+            torch.where(broadcast_mask(mask_t, n), n, o)
             for n, o in zip(state_tensors(new), state_tensors(old), strict=True)
         ],
     )
@@ -64,8 +56,11 @@ def unroll(
             h, new_state = cell(inputs[t], state)
             m = masks[t]
             state = freeze_finished(m, new_state, state)
-            outputs.append(h.masked_fill(~_bcast(m, h), 0.0))
+            outputs.append(h.masked_fill(~broadcast_mask(m, h), 0.0))
     out = torch.stack(outputs, 1) if outputs else x.new_zeros(batch, 0, cell.hidden_size)
     if max_len < steps:
         out = torch.cat([out, out.new_zeros(batch, steps - max_len, out.shape[-1])], 1)
     return out, state
+
+
+__all__ = ["broadcast_mask", "freeze_finished", "length_mask", "unroll"]

@@ -490,3 +490,64 @@ def test_resource_meter_keeps_final_counts_when_best_checkpoint_is_restored() ->
     assert final >= 2.0 and early["samples"] == 160
     meter.load_state_dict({"train_time_s": 0.5, "samples": 32, "tokens": 320})  # best.ckpt
     assert (meter.samples, meter.train_time_s) == (160, final)
+
+
+# -- the job runner (seqlab.jobs) -----------------------------------------------------------------
+def _tiny_plan(name: str):
+    base = resolve_config(
+        flags={
+            "task.name": "adding",
+            "task.options.seq_len": 8,
+            "task.options.n_train": 128,
+            "task.options.n_val": 32,
+            "task.options.n_test": 32,
+            "model.hidden_size": 4,
+            "task.batch_size": 32,
+            "trainer.val_check_interval": 4,
+            "trainer.num_sanity_val_steps": 0,
+        }
+    )
+    return build_plan(
+        base, parse_cells("rnn"), [0], Budget(max_steps=4), name=name, grad_flow="off"
+    )
+
+
+def test_unknown_launcher_fails_before_anything_is_written(tmp_path: Path) -> None:
+    import importlib.util
+
+    plan = _tiny_plan("l")
+    with pytest.raises(ConfigError, match="Did you mean 'slurm'"):
+        run_comparison(plan, tmp_path / "l", launcher="slurn")
+    with pytest.raises(ConfigError, match="applies to --launcher slurm"):
+        run_comparison(plan, tmp_path / "l", launcher_options={"timeout_min": 5})
+    with pytest.raises(
+        ConfigError, match=r"--workers must be an integer ≥ 0 \(0: in this process\)"
+    ):
+        run_comparison(plan, tmp_path / "l", workers=-1)
+    if importlib.util.find_spec("submitit") is not None:
+        with pytest.raises(ConfigError, match="--launcher slurm needs --workers 1 or more"):
+            run_comparison(plan, tmp_path / "l", workers=0, launcher="slurm")
+    assert not (tmp_path / "l").exists()
+
+
+@pytest.mark.slow  # one worker process through submitit's local executor (about 10 s)
+def test_comparison_runs_on_the_slurm_launcher(tmp_path: Path) -> None:
+    pytest.importorskip("submitit")
+    plan = _tiny_plan("sl")
+    options = {"cluster": "local", "timeout_min": 10}
+    out = tmp_path / "sl"
+    result = run_comparison(plan, out, threads=1, launcher="slurm", launcher_options=options)
+    (outcome,) = result.outcomes
+    assert (outcome.job_id, outcome.status, outcome.returncode, outcome.ok) == (
+        "rnn-s0",
+        "ran",
+        0,
+        True,
+    )
+    assert outcome.seconds > 0 and outcome.log == out / "runs" / "rnn-s0" / "output.log"
+    (row,) = [r.row for r in result.results]
+    assert row["global_step"] == 4
+    assert json.loads((Path(row["run_dir"]) / "resources.json").read_text())["threads"] == 1
+    assert (out / "submitit").is_dir()
+    again = run_comparison(plan, out, threads=1, launcher="slurm", launcher_options=options)
+    assert [o.status for o in again.outcomes] == ["reused"]

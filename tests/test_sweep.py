@@ -358,3 +358,203 @@ def test_register_sends_the_sweep_with_seqlabs_command(monkeypatch) -> None:
     assert (
         json.loads(json.dumps(sent["sweep"])) == sent["sweep"]
     )  # plain data, as wandb.sweep needs
+
+
+# -- resume, Ctrl-C, base config, ETA, SLURM (seqlab.jobs) --------------------------------------
+# A stand-in for `seqlab fit` that checkpoints: a run dir with config.yaml and
+# checkpoints/last.ckpt first, summary.json at the end. `--resume DIR` continues DIR.
+# FAKE_FIT_WAIT=1: after the checkpoint, wait for SIGINT/SIGTERM and exit 130 (like fit).
+RESUMABLE_FIT = textwrap.dedent("""
+    import json, os, signal, sys, time, yaml
+    from pathlib import Path
+    args = sys.argv[1:]
+    def flat(d, prefix=""):
+        out = {}
+        for k, v in d.items():
+            out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+        return out
+    if args[0] == "--resume":
+        run_dir, resumed = Path(args[1]), True
+        config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    else:
+        config, resumed = {}, False
+        for flag, value in zip(args[::2], args[1::2]):
+            if flag == "--config":
+                config.update(flat(yaml.safe_load(Path(value).read_text())))
+            else:
+                key, raw = value.split("=", 1)
+                config[key] = yaml.safe_load(raw)
+        run_dir = Path(config["run.dir"]) / (config["run.name"] + "-20260101-000000")
+        (run_dir / "checkpoints").mkdir(parents=True)
+        (run_dir / "config.yaml").write_text(yaml.safe_dump(config))
+        (run_dir / "checkpoints" / "last.ckpt").write_text("step 4")
+    with open(run_dir.parent.parent / "invocations.txt", "a") as f:
+        f.write(f"{config['run.name']} {'resume' if resumed else 'start'}\\n")
+    if os.environ.get("FAKE_FIT_WAIT"):
+        got = []
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda s, f: got.append(s))
+        (run_dir / "waiting").write_text("")
+        while not got:
+            time.sleep(0.02)
+        (run_dir / "signals").write_text(str(len(got)))
+        sys.exit(130)
+    summary = {"metrics": {"val_mse": config["optim.lr"] * 10}, "resumed": resumed,
+               "hidden_size": config.get("model.hidden_size")}
+    (run_dir / "summary.json").write_text(json.dumps(summary))
+""")
+
+THREE = {
+    "name": "three",
+    "metric": {"name": "val_mse", "goal": "minimize"},
+    "parameters": {"model.cell": {"values": ["lstm", "gru", "rnn"]}, "optim.lr": {"value": 0.1}},
+}
+
+INTERRUPTED_SWEEP = textwrap.dedent("""
+    import sys
+    from seqlab import sweep as sw
+    spec = sw.parse_sweep({spec!r})
+    try:
+        sw.run_local(spec, {out!r}, command={command!r}, workers=2, poll_s=0.02)
+    except KeyboardInterrupt:
+        print("interrupted")
+        sys.exit(130)
+""")
+
+
+@pytest.fixture
+def resumable_fit(tmp_path: Path) -> list[str]:
+    script = tmp_path / "resumable_fit.py"
+    script.write_text(RESUMABLE_FIT)
+    return [sys.executable, str(script)]
+
+
+def _invocations(out: Path) -> list[str]:
+    return (out / "invocations.txt").read_text().splitlines()
+
+
+def test_ctrl_c_stops_a_sweep_and_rerunning_resumes_it(
+    tmp_path: Path, resumable_fit: list[str]
+) -> None:
+    import signal
+    import subprocess
+    import time
+
+    out = tmp_path / "out"
+    script = tmp_path / "sweep.py"
+    script.write_text(INTERRUPTED_SWEEP.format(spec=THREE, out=str(out), command=resumable_fit))
+    proc = subprocess.Popen(
+        [sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "FAKE_FIT_WAIT": "1"},
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(out.glob("run-*/run-*/waiting"))) < 2:
+            assert proc.poll() is None and time.monotonic() < deadline, "the runs did not start"
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal: the whole process group
+        stdout, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130 and "interrupted" in stdout
+    for run in ("run-000", "run-001"):  # each got one signal, checkpointed, no summary
+        run_dir = out / run / f"{run}-20260101-000000"
+        assert (run_dir / "signals").read_text() == "1"
+        assert not (run_dir / "summary.json").exists()
+    assert sorted(_invocations(out)) == ["run-000 start", "run-001 start"]
+    assert not (out / "run-002" / "output.log").exists()  # never started
+    # run-001 stopped before its first checkpoint: it starts again instead of resuming
+    (out / "run-001" / "run-001-20260101-000000" / "checkpoints" / "last.ckpt").unlink()
+
+    messages: list[str] = []
+    spec = sw.parse_sweep(THREE)
+    results = sw.run_local(spec, out, command=resumable_fit, workers=1, notify=messages.append)
+    assert [(r.run_id, r.status) for r in results] == [
+        ("run-000", "resumed"),
+        ("run-001", "ok"),
+        ("run-002", "ok"),
+    ]
+    assert _invocations(out)[2:] == ["run-000 resume", "run-001 start", "run-002 start"]
+    assert all(r.metrics["metrics.val_mse"] == pytest.approx(1.0) for r in results)
+    assert results[0].metrics["resumed"] is True and results[1].metrics["resumed"] is False
+    command = (out / "run-000" / "command.txt").read_text()
+    assert f"--resume {out / 'run-000' / 'run-000-20260101-000000'}" in command
+    assert [p.name for p in (out / "run-001").iterdir() if p.is_dir()] == [
+        "run-001-20260101-000000"
+    ]
+    assert any("ETA" in m for m in messages)  # progress messages carry an ETA
+    assert "run-002 ok in" in " ".join(messages)
+    again = sw.run_local(spec, out, command=resumable_fit, notify=messages.append)
+    assert [r.status for r in again] == ["reused"] * 3
+    assert "3 of 3 runs already finished" in messages[-1]
+
+
+def test_base_config_is_written_once_and_passed_to_every_run(
+    tmp_path: Path, resumable_fit: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from seqlab.config import resolve_config
+
+    base = resolve_config(flags={"model.hidden_size": 7})
+    spec = sw.parse_sweep(
+        {**THREE, "parameters": {**THREE["parameters"], "model.cell": {"values": ["gru"]}}}
+    )
+    out = tmp_path / "out"
+    (result,) = sw.run_local(spec, out, command=resumable_fit, base=base, notify=lambda m: None)
+    assert result.status == "ok" and result.metrics["hidden_size"] == 7
+    assert resolve_config(out / "base.yaml").model.hidden_size == 7
+    command = (out / "run-000" / "command.txt").read_text()
+    assert f"--config {out / 'base.yaml'} --set model.cell=gru --set optim.lr=0.1" in command
+    other = resolve_config(flags={"model.hidden_size": 9})
+    with pytest.raises(ConfigError, match=r"another sweep.*model\.hidden_size"):
+        sw.run_local(spec, out, command=resumable_fit, base=other)
+    with pytest.raises(ConfigError, match="base config"):
+        sw.run_local(spec, out, command=resumable_fit)
+    (again,) = sw.run_local(spec, out, command=resumable_fit, base=base, notify=lambda m: None)
+    assert again.status == "reused"
+
+    import seqlab.config
+
+    seen = []
+    real = seqlab.config.resolve_config
+    monkeypatch.setattr(
+        seqlab.config,
+        "resolve_config",
+        lambda *a, base=None, **k: seen.append(base) or real(*a, base=base, **k),
+    )
+    sw.check_runs(sw.plan_runs(spec), base=base)
+    assert seen == [base]
+    with pytest.raises(ConfigError, match="model.cel"):
+        sw.check_runs([{"model.cel": "gru"}], base=base)
+
+
+def test_sweep_runs_on_the_slurm_launcher(tmp_path: Path, fake_fit: list[str]) -> None:
+    pytest.importorskip("submitit")
+    spec = sw.parse_sweep(
+        {
+            **GRID,
+            "parameters": {
+                "model.cell": {"values": ["gru", "broken"]},
+                "optim.lr": {"value": 0.01},
+            },
+        }
+    )
+    out = tmp_path / "out"
+    results = sw.run_local(
+        spec,
+        out,
+        command=fake_fit,
+        workers=2,
+        launcher="slurm",
+        launcher_options={"cluster": "local", "timeout_min": 5},
+        notify=lambda m: None,
+    )
+    assert [(r.status, r.returncode) for r in results] == [("ok", 0), ("failed", 3)]
+    assert results[0].metrics["metrics.val_mse"] == pytest.approx(0.1)
+    assert "exploded" in results[1].log.read_text()
+    assert (out / "submitit").is_dir()
+    with pytest.raises(ConfigError, match="Did you mean 'slurm'"):
+        sw.run_local(spec, out, command=fake_fit, launcher="slrm")

@@ -18,6 +18,11 @@ from seqlab.cells.registry import (
     register_cell,
 )
 
+#: Modules of this package that hold no cell: the contract, its checks, the registry.
+NON_CELL_MODULES = frozenset(
+    {"base", "contract", "contract_state", "contract_target", "equations", "lengths", "registry"}
+)
+
 
 def _import_builtin_cells() -> None:
     """Import every cell module of this package: each registers its cell where defined.
@@ -28,7 +33,7 @@ def _import_builtin_cells() -> None:
     import pkgutil
 
     for module in pkgutil.iter_modules(__path__):
-        if not module.name.startswith("_") and module.name not in ("base", "registry"):
+        if not module.name.startswith("_") and module.name not in NON_CELL_MODULES:
             importlib.import_module(f"{__name__}.{module.name}")
 
 

@@ -9,13 +9,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from seqlab import validation
+
 
 def check_number(owner: str, name: str, value: object, *, positive: bool = False) -> float:
     """``value`` as a float; ValueError naming ``owner`` and ``name`` otherwise."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ValueError(f"{owner}: {name} must be a finite number, got {value!r}.")
-    if positive and value <= 0:
-        raise ValueError(f"{owner}: {name} must be positive, got {value!r}.")
+    if positive:
+        validation.positive(f"{owner}: {name}", value, error=ValueError)
     return float(value)
 
 

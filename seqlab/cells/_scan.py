@@ -47,6 +47,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from seqlab.cells.lengths import length_mask
+
 METHODS = ("auto", "blocked", "log")
 
 #: Elements (B·S·H) of one segment's state tensor for the blocked scan: 2^19 floats (2 MiB)
@@ -412,7 +414,7 @@ def _apply_lengths(
     last = (lengths - 1).clamp(min=0)
     final = states[torch.arange(batch, device=out.device), last]
     final = torch.where((lengths > 0).unsqueeze(1), final, h0)
-    mask = torch.arange(steps, device=out.device).unsqueeze(0) < lengths.unsqueeze(1)
+    mask = length_mask(lengths, steps)
     return out * mask.unsqueeze(2).to(out.dtype), final
 
 

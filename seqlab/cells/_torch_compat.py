@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from seqlab.cells.base import Cell, State, state_tensors
+from seqlab.cells.base import Cell, State, like_state, state_tensors
 
 FusedFn = Callable[..., tuple[Tensor, ...]]
 
@@ -56,7 +56,11 @@ class TorchCompatibleCell(Cell):
 
     @property
     def fused_available(self) -> bool:
-        """Whether this configuration runs through torch's fused sequence kernel."""
+        """Whether this configuration runs through torch's fused sequence kernel.
+
+        Subclasses with a configuration that has no kernel return False there and override
+        :meth:`forward_sequence` for it (see :class:`seqlab.cells.gru.GRU`).
+        """
         return True
 
     def forward_sequence(
@@ -65,43 +69,68 @@ class TorchCompatibleCell(Cell):
         """Run the whole sequence ``x`` (B, T, input_size) with torch's fused kernel.
 
         Returns outputs (B, T, hidden_size), zero past each sequence's length, and the
-        state at each sequence's last valid step.
+        state at each sequence's last valid step (the state passed in for an empty one).
         """
         if state is None:
             state = self.initial_state(x.shape[0], device=x.device, dtype=x.dtype)
-        if not self.fused_available or (lengths is not None and bool((lengths == 0).any())):
-            from seqlab.unroll import unroll  # packing cannot hold empty sequences
-
-            return unroll(self, x, state, lengths)
-        hx = state_tensors(state)
-        weights = self.flat_weights()
-        fn = self.fused_fn
+        if lengths is not None and bool((lengths == 0).any()):
+            return self._skip_empty(x, state, lengths)
         if lengths is None:
-            hx0 = tuple(h.unsqueeze(0) for h in hx)
-            arg = hx0 if len(hx0) > 1 else hx0[0]
-            out, *finals = fn(x, arg, weights, self.bias, 1, 0.0, self.training, False, True)
-            final = tuple(h.squeeze(0) for h in finals)
-        else:
-            packed = pack_padded_sequence(
-                x, lengths.detach().to("cpu", torch.int64), batch_first=True, enforce_sorted=False
-            )
-            assert packed.sorted_indices is not None and packed.unsorted_indices is not None
-            hx0 = tuple(h.index_select(0, packed.sorted_indices).unsqueeze(0) for h in hx)
-            arg = hx0 if len(hx0) > 1 else hx0[0]
-            data, *finals = fn(
-                packed.data,
-                packed.batch_sizes,
-                arg,
-                weights,
-                self.bias,
-                1,
-                0.0,
-                self.training,
-                False,
-            )
-            out_packed = PackedSequence(
-                data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices
-            )
-            out, _ = pad_packed_sequence(out_packed, batch_first=True, total_length=x.shape[1])
-            final = tuple(h.squeeze(0).index_select(0, packed.unsorted_indices) for h in finals)
-        return out, (final[0] if isinstance(state, Tensor) else final)
+            return self._fused(x, state)
+        return self._fused_packed(x, state, lengths)
+
+    def _skip_empty(self, x: Tensor, state: State, lengths: Tensor) -> tuple[Tensor, State]:
+        """Run only the non-empty sequences: packing cannot hold a sequence of length 0.
+
+        An empty sequence's outputs are zero and its final state is the one passed in.
+        """
+        keep = torch.nonzero(lengths > 0).squeeze(1)
+        out = x.new_zeros(x.shape[0], x.shape[1], self.hidden_size)
+        if keep.numel() == 0:
+            return out, state
+        rows = keep.to(x.device)
+        tensors = state_tensors(state)
+        sub_out, sub_final = self._fused_packed(
+            x.index_select(0, rows),
+            like_state(state, [s.index_select(0, rows) for s in tensors]),
+            lengths.index_select(0, keep),
+        )
+        finals = [
+            s.index_copy(0, rows, f) for s, f in zip(tensors, state_tensors(sub_final), strict=True)
+        ]
+        return out.index_copy(0, rows, sub_out), like_state(state, finals)
+
+    def _fused(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        hx0 = tuple(h.unsqueeze(0) for h in state_tensors(state))
+        arg = hx0 if len(hx0) > 1 else hx0[0]
+        out, *finals = self.fused_fn(
+            x, arg, self.flat_weights(), self.bias, 1, 0.0, self.training, False, True
+        )
+        return out, like_state(state, [h.squeeze(0) for h in finals])
+
+    def _fused_packed(self, x: Tensor, state: State, lengths: Tensor) -> tuple[Tensor, State]:
+        packed = pack_padded_sequence(
+            x, lengths.detach().to("cpu", torch.int64), batch_first=True, enforce_sorted=False
+        )
+        assert packed.sorted_indices is not None and packed.unsorted_indices is not None
+        hx0 = tuple(
+            h.index_select(0, packed.sorted_indices).unsqueeze(0) for h in state_tensors(state)
+        )
+        arg = hx0 if len(hx0) > 1 else hx0[0]
+        data, *finals = self.fused_fn(
+            packed.data,
+            packed.batch_sizes,
+            arg,
+            self.flat_weights(),
+            self.bias,
+            1,
+            0.0,
+            self.training,
+            False,
+        )
+        out_packed = PackedSequence(
+            data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices
+        )
+        out, _ = pad_packed_sequence(out_packed, batch_first=True, total_length=x.shape[1])
+        final = [h.squeeze(0).index_select(0, packed.unsorted_indices) for h in finals]
+        return out, like_state(state, final)

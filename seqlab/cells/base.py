@@ -19,10 +19,13 @@ A plugin cell need not import seqlab. Subclassing :class:`Cell` only saves writi
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
+
+from seqlab.cells.equations import equations_from_docstring
+from seqlab.validation import positive_int
 
 State = Tensor | tuple[Tensor, ...]
 
@@ -34,19 +37,28 @@ class Cell(nn.Module):
     state is a plain Tensor) and may override :meth:`state_sizes` when a state tensor is
     not ``hidden_size`` wide. Metadata for ``seqlab cells``: :attr:`reference` (citation)
     and :attr:`equations` (plain-text equations shown by ``seqlab cells show``).
+
+    :attr:`equations` is read from the class docstring: write the equations there once,
+    as a literal block after a paragraph that starts with ``Equations`` and ends with
+    ``::`` (see :mod:`seqlab.cells.equations`). A subclass whose docstring has no such
+    block inherits its parent's; one that sets ``equations`` itself keeps its own.
     """
 
     state_names: ClassVar[tuple[str, ...]] = ("h",)
     reference: ClassVar[str] = ""
     equations: ClassVar[str] = ""
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "equations" not in cls.__dict__:
+            derived = equations_from_docstring(cls.__doc__)
+            if derived:
+                cls.equations = derived
+
     def __init__(self, input_size: int, hidden_size: int) -> None:
         super().__init__()
         for label, value in (("input_size", input_size), ("hidden_size", hidden_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(
-                    f"{type(self).__name__}: {label} must be a positive integer, got {value!r}."
-                )
+            positive_int(f"{type(self).__name__}: {label}", value, error=ValueError)
         self.input_size = input_size
         self.hidden_size = hidden_size
 

@@ -52,11 +52,6 @@ class CIFGLSTM(Cell):
 
     state_names = ("h", "c")
     reference: ClassVar[str] = "Greff et al. 2015"
-    equations: ClassVar[str] = (
-        "f = σ(W_f x + U_f h + p_f ⊙ c_{t-1} + b_f),  g = tanh(W_g x + U_g h + b_g)\n"
-        "c_t = f ⊙ c_{t-1} + (1 - f) ⊙ g\n"
-        "o = σ(W_o x + U_o h + p_o ⊙ c_t + b_o),  h_t = o ⊙ tanh(c_t)"
-    )
 
     def __init__(
         self, input_size: int, hidden_size: int, forget_bias: float = 1.0, peepholes: bool = True

@@ -50,9 +50,6 @@ class IndRNN(Cell):
     """
 
     reference: ClassVar[str] = "Li et al. 2018"
-    equations: ClassVar[str] = (
-        "h_t = φ(W x_t + u ⊙ h_{t-1} + b), φ ∈ {relu, tanh}, |u| ≤ recurrent_max_abs"
-    )
 
     def __init__(
         self,

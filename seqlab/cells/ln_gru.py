@@ -49,11 +49,6 @@ class LayerNormGRU(Cell):
     """
 
     reference: ClassVar[str] = "Ba et al. 2016"
-    equations: ClassVar[str] = (
-        "(z,r) = LN(W_h h_{t-1}; α1,β1) + LN(W_x x_t; α2,β2)\n"
-        "ĥ_t = tanh(LN(W x_t; α3,β3) + σ(r) ⊙ LN(U h_{t-1}; α4,β4))\n"
-        "h_t = (1 - σ(z)) ⊙ h_{t-1} + σ(z) ⊙ ĥ_t"
-    )
 
     def __init__(self, input_size: int, hidden_size: int, eps: float = 1e-5) -> None:
         super().__init__(input_size, hidden_size)

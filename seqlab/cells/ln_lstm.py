@@ -48,11 +48,6 @@ class LayerNormLSTM(Cell):
 
     state_names = ("h", "c")
     reference: ClassVar[str] = "Ba et al. 2016"
-    equations: ClassVar[str] = (
-        "(i,f,g,o) = LN(W_h h_{t-1}; α1,β1) + LN(W_x x_t; α2,β2) + b\n"
-        "c_t = σ(f) ⊙ c_{t-1} + σ(i) ⊙ tanh(g)\n"
-        "h_t = σ(o) ⊙ tanh(LN(c_t; α3,β3))"
-    )
 
     def __init__(
         self, input_size: int, hidden_size: int, forget_bias: float = 1.0, eps: float = 1e-5

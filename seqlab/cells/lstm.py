@@ -48,11 +48,6 @@ class LSTM(TorchCompatibleCell):
     num_gates = 4
     fused_fn = torch.lstm
     reference: ClassVar[str] = "Hochreiter & Schmidhuber 1997; Gers et al. 2000"
-    equations: ClassVar[str] = (
-        "i,f,g,o = σ,σ,tanh,σ(W_i x_t + b_i + W_h h_{t-1} + b_h)\n"
-        "c_t = f ⊙ c_{t-1} + i ⊙ g\n"
-        "h_t = o ⊙ tanh(c_t)"
-    )
 
     def __init__(
         self, input_size: int, hidden_size: int, bias: bool = True, forget_bias: float = 1.0

@@ -38,11 +38,6 @@ class MGU(Cell):
     """
 
     reference: ClassVar[str] = "Zhou et al. 2016"
-    equations: ClassVar[str] = (
-        "f_t = σ(W_f x_t + U_f h_{t-1} + b_f)\n"
-        "h̃_t = tanh(W_h x_t + U_h (f_t ⊙ h_{t-1}) + b_h)\n"
-        "h_t = (1 - f_t) ⊙ h_{t-1} + f_t ⊙ h̃_t"
-    )
 
     def __init__(self, input_size: int, hidden_size: int) -> None:
         super().__init__(input_size, hidden_size)

@@ -56,10 +56,10 @@ class MinGRU(LinearRecurrentCell):
         z_t = σ(W_z x_t + b_z)                  update gate
         h̃_t = g(W_h x_t + b_h)                  candidate
         h_t = (1 - z_t) ⊙ h_{t-1} + z_t ⊙ h̃_t
+        g(v) = v + 1/2 (v ≥ 0),  σ(v) (v < 0)
 
-    with Feng et al.'s ``g(v) = v + 1/2`` for v ≥ 0 and ``σ(v)`` for v < 0 (positive,
-    continuous), which the paper uses in its log-space version so that every state from a
-    non-negative start stays positive. ``activation="identity"`` gives the plain
+    with Feng et al.'s activation g (positive, continuous), which the paper uses in its
+    log-space version so that every state from a non-negative start stays positive. ``activation="identity"`` gives the plain
     ``h̃_t = W_h x_t + b_h`` of the paper's Section 3.1.
 
     As a recurrence ``h_t = a_t ⊙ h_{t-1} + b_t`` with ``a_t = 1 - z_t`` and
@@ -94,11 +94,6 @@ class MinGRU(LinearRecurrentCell):
     num_projections = 2
     gates_cls = _Gates
     reference: ClassVar[str] = "Feng et al. 2024"
-    equations: ClassVar[str] = (
-        "z_t = σ(W_z x_t + b_z),  h̃_t = g(W_h x_t + b_h)\n"
-        "h_t = (1 - z_t) ⊙ h_{t-1} + z_t ⊙ h̃_t\n"
-        "g(v) = v + 1/2 (v ≥ 0), σ(v) (v < 0)"
-    )
 
     def forward(self, x_t: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         if state is None:

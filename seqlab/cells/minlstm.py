@@ -64,6 +64,7 @@ class MinLSTM(LinearRecurrentCell):
         h̃_t = g(W_h x_t + b_h)                  candidate
         f'_t = f_t / (f_t + i_t),   i'_t = i_t / (f_t + i_t)
         h_t = f'_t ⊙ h_{t-1} + i'_t ⊙ h̃_t
+        g(v) = v + 1/2 (v ≥ 0),  σ(v) (v < 0)
 
     The normalisation makes ``f'_t + i'_t = 1``, so the scale of ``h_t`` does not grow with
     t (the paper's "time-independent" minLSTM). There is no separate cell state and no
@@ -98,11 +99,6 @@ class MinLSTM(LinearRecurrentCell):
     num_projections = 3
     gates_cls = _Gates
     reference: ClassVar[str] = "Feng et al. 2024"
-    equations: ClassVar[str] = (
-        "f_t = σ(W_f x_t + b_f),  i_t = σ(W_i x_t + b_i),  h̃_t = g(W_h x_t + b_h)\n"
-        "f'_t = f_t / (f_t + i_t),  i'_t = i_t / (f_t + i_t)\n"
-        "h_t = f'_t ⊙ h_{t-1} + i'_t ⊙ h̃_t"
-    )
 
     def _linear_coefficients(self, x: Tensor) -> tuple[Tensor, Tensor]:
         kf, ki, v = F.linear(x, self.weight, self.bias).chunk(3, -1)

@@ -48,11 +48,6 @@ class PeepholeLSTM(Cell):
 
     state_names = ("h", "c")
     reference: ClassVar[str] = "Gers & Schmidhuber 2000"
-    equations: ClassVar[str] = (
-        "i = σ(W_i x + U_i h + p_i ⊙ c_{t-1} + b_i),  f = σ(W_f x + U_f h + p_f ⊙ c_{t-1} + b_f)\n"
-        "g = tanh(W_g x + U_g h + b_g),  c_t = f ⊙ c_{t-1} + i ⊙ g\n"
-        "o = σ(W_o x + U_o h + p_o ⊙ c_t + b_o),  h_t = o ⊙ tanh(c_t)"
-    )
 
     def __init__(self, input_size: int, hidden_size: int, forget_bias: float = 1.0) -> None:
         super().__init__(input_size, hidden_size)

@@ -9,8 +9,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from seqlab._registry import Registry, Source
 from seqlab.errors import ConfigError, PluginError
+from seqlab.plugin_registry import Registry, Source
 
 GROUP = "seqlab.cells"
 
@@ -26,13 +26,14 @@ def _validate_cell(name: str, obj: Any, source: Source) -> type[nn.Module]:
     return obj
 
 
-class _CellRegistry(Registry[type[nn.Module]]):
-    def _ensure_builtins(self) -> None:
-        # Built-in cells register themselves on import; importing the package does it.
-        import seqlab.cells  # noqa: F401
+def _import_builtin_cells() -> None:
+    # Built-in cells register themselves on import; importing the package does it.
+    import seqlab.cells  # noqa: F401
 
 
-REGISTRY = _CellRegistry("cell", GROUP, validate=_validate_cell)
+REGISTRY: Registry[type[nn.Module]] = Registry(
+    "cell", GROUP, validate=_validate_cell, load_builtins=_import_builtin_cells
+)
 
 
 def register_cell(name: str):

@@ -40,7 +40,6 @@ class RNN(TorchCompatibleCell):
     """
 
     reference: ClassVar[str] = "Elman 1990; IRNN: Le et al. 2015"
-    equations: ClassVar[str] = "h_t = φ(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh), φ ∈ {tanh, relu}"
 
     def __init__(
         self,

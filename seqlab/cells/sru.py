@@ -12,8 +12,8 @@ from torch import Tensor, nn
 from seqlab.cells._common import check_bool, check_number, uniform_
 from seqlab.cells._scan import gated_scan
 from seqlab.cells.base import Cell, State
+from seqlab.cells.lengths import length_mask
 from seqlab.cells.registry import register_cell
-from seqlab.unroll import length_mask
 
 
 @register_cell("sru")
@@ -64,11 +64,6 @@ class SRU(Cell):
 
     state_names = ("c",)
     reference: ClassVar[str] = "Lei et al. 2018"
-    equations: ClassVar[str] = (
-        "f_t = σ(W_f x_t + v_f ⊙ c_{t-1} + b_f),  r_t = σ(W_r x_t + v_r ⊙ c_{t-1} + b_r)\n"
-        "c_t = f_t ⊙ c_{t-1} + (1 - f_t) ⊙ W x_t\n"
-        "h_t = r_t ⊙ c_t + (1 - r_t) ⊙ α x_t   (x_t projected to H when I ≠ H)"
-    )
 
     def __init__(
         self,

@@ -36,10 +36,6 @@ class UGRNN(Cell):
     """
 
     reference: ClassVar[str] = "Collins et al. 2017"
-    equations: ClassVar[str] = (
-        "c_t = tanh(W_cx x_t + W_ch h_{t-1} + b_c),  g_t = σ(W_gx x_t + W_gh h_{t-1} + b_g)\n"
-        "h_t = g_t ⊙ h_{t-1} + (1 - g_t) ⊙ c_t"
-    )
 
     def __init__(self, input_size: int, hidden_size: int) -> None:
         super().__init__(input_size, hidden_size)

@@ -11,12 +11,16 @@ import pkgutil
 import sys
 import warnings
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
 
-from seqlab.cli.app import app, console, err_console
+from seqlab.cli.app import app, console, err_console, new_app
 from seqlab.errors import Interrupted, SeqlabError
+
+if TYPE_CHECKING:
+    from seqlab.config import Config
 
 
 def _exception_classes() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
@@ -42,13 +46,22 @@ def _exception_classes() -> tuple[tuple[type[BaseException], ...], tuple[type[Ba
 
 _CLICK_ERRORS, _ABORTS = _exception_classes()
 
-__all__ = ["app", "console", "err_console", "main"]
+__all__ = ["app", "build_app", "console", "err_console", "main"]
 
 
 def _import_commands() -> None:
     for module in pkgutil.iter_modules(__path__):
         if not module.name.startswith("_") and module.name != "app":
             importlib.import_module(f"{__name__}.{module.name}")
+
+
+def build_app(schema: type[Config]) -> typer.Typer:
+    """A new app holding the commands that take a config (``fit``, ``compare``, ``sweep``),
+    their options generated from ``schema`` (a :class:`~seqlab.config.Config` subclass)."""
+    from seqlab.cli.options import add_schema_commands
+
+    _import_commands()
+    return add_schema_commands(new_app(), schema)
 
 
 def _format_warning(message, category, filename, lineno, line=None) -> str:

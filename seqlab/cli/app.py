@@ -5,14 +5,20 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
-app = typer.Typer(
-    name="seqlab",
-    help="seqlab: recurrent cells, trained, tracked and compared.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+
+def new_app() -> typer.Typer:
+    """An empty ``seqlab`` application (commands are added by the modules of this package)."""
+    return typer.Typer(
+        name="seqlab",
+        help="seqlab: recurrent cells, trained, tracked and compared.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+
+
+app = new_app()
 console = Console()
 err_console = Console(stderr=True)
 

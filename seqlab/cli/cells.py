@@ -182,12 +182,16 @@ def show_cell(name: str, input_size: int, hidden_size: int, options: dict[str, A
     console.print(facts)
 
 
+def _cell_opt_option() -> Any:
+    return typer.Option(None, "--cell-opt", "-o", help=_CELL_OPT_HELP)
+
+
 @cells_app.command("show")
 def show(
     name: str = typer.Argument(..., help="Registry name of the cell."),
     input_size: int = typer.Option(32, "--input-size", min=1),
     hidden_size: int = typer.Option(128, "--hidden-size", min=1),
-    cell_opt: list[str] = typer.Option(None, "--cell-opt", "-o", help=_CELL_OPT_HELP),
+    cell_opt: list[str] = _cell_opt_option(),
 ) -> None:
     """Equations, options (types, defaults), parameters, state shapes and reference of one cell."""
     show_cell(name, input_size, hidden_size, parse_key_values(cell_opt, "--cell-opt"))
@@ -212,7 +216,7 @@ def check(
     hidden_size: int = typer.Option(
         5, "--hidden-size", min=1, help="Hidden size the cells are built with."
     ),
-    cell_opt: list[str] = typer.Option(None, "--cell-opt", "-o", help=_CELL_OPT_HELP),
+    cell_opt: list[str] = _cell_opt_option(),
 ) -> None:
     """Run the conformance suite (seqlab.testing) on one cell: a pass/fail table; exit 1 on failure."""
     from seqlab.testing import run_checks

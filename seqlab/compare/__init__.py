@@ -13,17 +13,20 @@ and plots.
 >>> report = run_comparison(plan, "results/demo")                    # doctest: +SKIP
 
 Modules: :mod:`~seqlab.compare.plan` (cells, seeds, budgets, matched parameter counts),
-:mod:`~seqlab.compare.runner` (processes, resume), :mod:`~seqlab.compare.worker` (one
+:mod:`~seqlab.compare.layout` (the output directory), :mod:`~seqlab.compare.runner`
+(resume; the jobs run through :mod:`seqlab.jobs`), :mod:`~seqlab.compare.worker` (one
 run), :mod:`~seqlab.compare.results` (``results.csv``), :mod:`~seqlab.compare.report`
 (``report.md`` and plots).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from seqlab.compare.layout import check_out_dir
 from seqlab.compare.plan import (
     Budget,
     CellSpec,
@@ -35,7 +38,8 @@ from seqlab.compare.plan import (
 )
 from seqlab.compare.report import write_report
 from seqlab.compare.results import RunResult, collect, write_csv
-from seqlab.compare.runner import Progress, RunOutcome, execute
+from seqlab.compare.runner import RunOutcome, execute
+from seqlab.jobs import Progress
 
 
 @dataclass
@@ -63,24 +67,33 @@ def run_comparison(
     command: Sequence[str] | None = None,
     threads: int | None = None,
     report_dir: str | Path | None = None,
+    launcher: str = "local",
+    launcher_options: Mapping[str, Any] | None = None,
 ) -> ComparisonResult:
     """Run (or continue) the comparison ``plan`` in ``out`` and write its results and report.
 
     ``report_dir`` (default ``out``) receives ``results.csv``, ``report.md`` and the plots:
     several comparisons may share one ``out`` (runs with the same config are trained once)
-    and keep their reports apart.
+    and keep their reports apart. ``workers``, ``threads``, ``launcher`` and
+    ``launcher_options``: see :func:`seqlab.compare.runner.execute`.
     """
     import shlex
 
     out = Path(out)
     outcomes = execute(
-        plan, out, workers=workers, force=force, progress=progress, command=command, threads=threads
+        plan,
+        out,
+        workers=workers,
+        force=force,
+        progress=progress,
+        command=command,
+        threads=threads,
+        launcher=launcher,
+        launcher_options=launcher_options,
     )
     results = collect(outcomes)
     where = Path(report_dir) if report_dir is not None else out
     if where != out:
-        from seqlab.compare.runner import check_out_dir
-
         check_out_dir(where)
     csv_path = write_csv(results, where / "results.csv")
     failed = [o.plan.run_id for o in outcomes if not o.ok]

@@ -262,7 +262,7 @@ def _colors(n: int) -> list[Any]:
 
 def curve(run_dir: Path, column: str) -> tuple[np.ndarray, np.ndarray]:
     """(steps, values) of ``column`` in a run's metrics.csv (rows where it was logged)."""
-    from seqlab.training.logger import read_metrics
+    from seqlab.tracking.metrics_csv import read_metrics
 
     path = run_dir / "metrics.csv"
     if not path.is_file():

@@ -54,6 +54,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from torch import Tensor
 
+from seqlab.config import GradFlowOption, parse_grad_flow
 from seqlab.errors import ConfigError
 from seqlab.recurrent import Recurrent
 from seqlab.tracking.loggers import log_step
@@ -173,16 +174,7 @@ class GradientFlow(Callback):
     def __init__(
         self, every_n_steps: int, run_dir: str | Path | None = None, *, log_images: bool = True
     ) -> None:
-        if (
-            isinstance(every_n_steps, bool)
-            or not isinstance(every_n_steps, int)
-            or every_n_steps < 1
-        ):
-            raise ConfigError(
-                f"grad flow: every must be a positive number of steps, got {every_n_steps!r}; "
-                f"for example --grad-flow every=50."
-            )
-        self.every_n_steps = every_n_steps
+        self.every_n_steps = GradFlowOption(every_n_steps).every_n_steps  # checks it
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.log_images = log_images
         self.history: dict[str, GradFlowHistory] = {}
@@ -196,21 +188,10 @@ class GradientFlow(Callback):
     def from_option(
         cls, option: str | int | None, run_dir: str | Path | None = None
     ) -> GradientFlow | None:
-        """The callback for ``--grad-flow`` (``every=50``, ``50``; ``off``/``none``/empty: None)."""
-        if option is None:
-            return None
-        text = str(option).strip().lower()
-        if text in ("", "off", "none", "false", "0"):
-            return None
-        value = text.split("=", 1)[1] if text.startswith("every=") else text
-        try:
-            every = int(value)
-        except ValueError:
-            raise ConfigError(
-                f"--grad-flow {option!r}: expected every=N (N training steps between "
-                f"measurements), for example --grad-flow every=50."
-            ) from None
-        return cls(every, run_dir)
+        """The callback for ``--grad-flow`` (``every=50``, ``50``; ``off``/``none``/empty: None),
+        read by :func:`seqlab.config.parse_grad_flow`."""
+        parsed = parse_grad_flow(option)
+        return None if parsed is None else cls(parsed.every_n_steps, run_dir)
 
     # -- measuring --------------------------------------------------------------------------
     @property

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from seqlab.config import ModelConfig, OptimConfig
 from seqlab.errors import ConfigError
-from seqlab.models.base import SequenceModel
+from seqlab.models.base import LossPolicy, SequenceModel
 from seqlab.models.classification import SequenceClassifier
 from seqlab.models.language_model import LanguageModel, sample_token
 from seqlab.models.metrics import METRIC_MODES, METRIC_NAMES
@@ -45,6 +45,7 @@ __all__ = [
     "METRIC_NAMES",
     "MODELS",
     "LanguageModel",
+    "LossPolicy",
     "SequenceClassifier",
     "SequenceModel",
     "SequenceRegressor",

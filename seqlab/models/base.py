@@ -9,13 +9,18 @@ Metrics are torchmetrics objects updated in ``validation_step``/``test_step`` an
 computed (synchronised across processes) once per evaluation in
 ``on_validation_epoch_end``/``on_test_epoch_end``, where they are logged as
 ``val_<name>``/``test_<name>``; the training loss is logged as ``train_loss``.
+
+Before a training loss updates the weights, the model asks its trainer's
+:class:`LossPolicy` (``fit`` installs seqlab.training's ``NonFiniteLossPolicy``) whether
+it may: a NaN/Inf loss stops the run or skips the update, as ``trainer.nonfinite_loss``
+says.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Protocol, cast
 
 import lightning as L
 import torch
@@ -24,12 +29,36 @@ from torchmetrics import Metric
 
 from seqlab.cells.base import State
 from seqlab.config import ModelConfig, OptimConfig
-from seqlab.errors import ConfigError, NonFiniteLossError
+from seqlab.errors import ConfigError
 from seqlab.models.metrics import METRIC_NAMES
 from seqlab.recurrent import Recurrent
 from seqlab.tasks.base import TaskInfo
 
 Batch = dict[str, Tensor]
+
+
+class LossPolicy(Protocol):
+    """A trainer callback that decides whether a training loss may update the weights.
+
+    :class:`SequenceModel` asks the first callback of its trainer that has this method
+    (seqlab.training's ``NonFiniteLossPolicy``, which ``fit`` installs), once per update:
+    per batch, or per chunk of truncated BPTT. Under DDP the answer must be the same on
+    every process, since each process takes part in every update.
+    """
+
+    def loss_is_usable(self, trainer: L.Trainer, loss: Tensor, batch_idx: int) -> bool:
+        """True: update with ``loss``; False: skip this update; or raise to stop training."""
+        ...
+
+
+def loss_policy(trainer: L.Trainer) -> LossPolicy | None:
+    """The trainer's :class:`LossPolicy` callback, if it has one."""
+    # Asked at every update: an attribute test costs well under a microsecond, isinstance
+    # on a runtime-checkable Protocol ~80 µs over a fit's callbacks.
+    for callback in trainer.callbacks:
+        if callable(getattr(callback, "loss_is_usable", None)):
+            return cast(LossPolicy, callback)
+    return None
 
 
 class SequenceModel(L.LightningModule):
@@ -41,13 +70,11 @@ class SequenceModel(L.LightningModule):
         info: what the task publishes (input kind and size, outputs, metric).
 
     Subclasses set :attr:`output_kind` and implement :meth:`step` (loss and predictions
-    for a batch) and :meth:`update_metrics`.
+    for a batch) and :meth:`update_metrics`; one that optimises itself (manual
+    optimisation) asks :meth:`loss_is_usable` before each update.
     """
 
     output_kind: ClassVar[str] = ""
-    #: What a NaN/Inf training loss does (``fit`` sets these from ``trainer.*``).
-    nonfinite_loss: Literal["stop", "skip"] = "stop"
-    max_consecutive_skips: int = 10
 
     def __init__(self, model: ModelConfig, optim: OptimConfig, info: TaskInfo) -> None:
         super().__init__()
@@ -90,8 +117,6 @@ class SequenceModel(L.LightningModule):
         self.output_dropout = nn.Dropout(model.dropout)
         self.val_metrics = nn.ModuleDict(self.make_metrics())
         self.test_metrics = nn.ModuleDict(self.make_metrics())
-        self.skipped_batches = 0  # non-finite losses skipped in this process
-        self._consecutive_skips = 0
         self._skip_update = False
 
     # -- to be provided by each output kind ------------------------------------------------
@@ -151,46 +176,14 @@ class SequenceModel(L.LightningModule):
             self._skip_update = False
 
     def loss_is_usable(self, loss: Tensor, batch_idx: int) -> bool:
-        """Whether ``loss`` is finite on every process; a non-finite one stops the run
-        (:class:`~seqlab.errors.NonFiniteLossError`, raised before the update) or, with
-        ``nonfinite_loss == "skip"``, returns False so the caller skips the update."""
-        bad = not bool(torch.isfinite(loss.detach()).all())
-        trainer = self.trainer
-        if trainer.world_size > 1:  # every process must take the same decision
-            bad = bool(trainer.strategy.reduce_boolean_decision(bad, all=False))
-        if not bad:
-            self._consecutive_skips = 0
-            return True
-        local = float(loss.detach().float().mean())
-        value = f"{local}" if not math.isfinite(local) else "non-finite on another process"
-        where = f"at step {trainer.global_step} (epoch {trainer.current_epoch}, batch {batch_idx})"
-        fixes = (
-            "Lower the learning rate (--lr), clip gradients (--gradient-clip 1.0), or check the "
-            "data for NaN/Inf"
-        )
-        if self.nonfinite_loss == "skip":
-            self._consecutive_skips += 1
-            self.skipped_batches += 1
-            if self._consecutive_skips <= self.max_consecutive_skips:
-                from lightning.pytorch.utilities import rank_zero_warn
+        """Whether ``loss`` may update the weights, as the trainer's :class:`LossPolicy`
+        decides (it may also stop training by raising); without one, every loss may.
 
-                rank_zero_warn(
-                    f"skipped the batch {where}: the training loss is {value}; no update was "
-                    f"made ({self._consecutive_skips} in a row, "
-                    f"trainer.max_consecutive_skips={self.max_consecutive_skips})."
-                )
-                return False
-            raise NonFiniteLossError(
-                f"the training loss was non-finite for {self._consecutive_skips} batches in a "
-                f"row, the last {where} (trainer.nonfinite_loss=skip gives up after "
-                f"trainer.max_consecutive_skips={self.max_consecutive_skips}): the model has "
-                f"diverged. {fixes}."
-            )
-        raise NonFiniteLossError(
-            f"the training loss is {value} {where}. Training stopped before that step's "
-            f"update, so the weights and checkpoints hold no NaN/Inf. {fixes}, or skip such "
-            f"batches with --set trainer.nonfinite_loss=skip."
-        )
+        Callers make no update when this is False: :meth:`training_step` drops the
+        gradients, the language model skips its optimiser step.
+        """
+        policy = loss_policy(self.trainer)
+        return True if policy is None else policy.loss_is_usable(self.trainer, loss, batch_idx)
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         _, out = self.step(batch)

@@ -26,6 +26,7 @@ from seqlab.models.base import Batch, SequenceModel
 from seqlab.models.metrics import MeanCrossEntropy, derived_from_ce
 from seqlab.recurrent import Recurrent
 from seqlab.tasks.base import IGNORE_INDEX, TaskInfo
+from seqlab.validation import at_least, int_at_least, positive_int
 
 _STATE_KEY = "seqlab_tbptt_state"
 
@@ -233,19 +234,11 @@ class LanguageModel(SequenceModel):
         keeps the k most likely tokens before sampling. ``generator`` (a CPU
         ``torch.Generator``) makes sampling reproducible.
         """
-        if isinstance(length, bool) or not isinstance(length, int) or length < 0:
-            raise ConfigError(f"length must be a non-negative integer, got {length!r}.")
-        if not isinstance(temperature, int | float) or not temperature >= 0:
-            raise ConfigError(
-                f"temperature must be ≥ 0 (0 picks the most likely token), got {temperature!r}."
-            )
+        int_at_least("length", length, 0)
+        at_least("temperature", temperature, 0)  # 0: always the most likely token
         vocab = self.info.num_outputs
-        if top_k is not None and (
-            isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1
-        ):
-            raise ConfigError(
-                f"top_k must be a positive integer (≤ {vocab}) or None, got {top_k!r}."
-            )
+        if top_k is not None:
+            positive_int("top_k", top_k, what=f"≤ {vocab}, or None for all")
         ids = torch.as_tensor(prompt, dtype=torch.long, device=self.device).reshape(1, -1)
         if ids.numel() == 0:
             raise ConfigError("the prompt is empty; give at least one token to start from.")

@@ -7,11 +7,24 @@ sensible spellings and reject the rest with the valid range in the message.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from seqlab.errors import ConfigError, did_you_mean
+from seqlab.validation import in_range, int_at_least, probability
+
+
+class _OutOfRange(Exception):
+    """Raised by a :mod:`seqlab.validation` rule here, re-raised as the task's message."""
+
+
+def _passes(rule: Callable[..., Any], *args: Any) -> bool:
+    """Whether ``rule(key, value, ...)`` from :mod:`seqlab.validation` accepts the value."""
+    try:
+        rule(*args, error=_OutOfRange)
+    except _OutOfRange:
+        return False
+    return True
 
 
 def _fail(task: str, option: str, value: Any, must: str, example: Any) -> ConfigError:
@@ -37,9 +50,9 @@ def check_int(
         raise _fail(task, option, value, must, example)
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    if not isinstance(value, int):
-        raise _fail(task, option, value, must, example)
-    if value < minimum or (maximum is not None and value > maximum):
+    if not _passes(int_at_least, option, value, minimum) or (
+        maximum is not None and value > maximum
+    ):
         raise _fail(task, option, value, must, example)
     return value
 
@@ -54,13 +67,14 @@ def check_fraction(
 ) -> float:
     """``value`` as a float in ``(0, 1)`` (or ``[0, 1)`` with ``allow_zero``)."""
     must = "a number in [0, 1)" if allow_zero else "a number strictly between 0 and 1"
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    ok = (
+        _passes(probability, option, value)
+        if allow_zero
+        else _passes(in_range, option, value, 0.0, 1.0)
+    )
+    if not ok:
         raise _fail(task, option, value, must, example)
-    value = float(value)
-    lowest_ok = value >= 0.0 if allow_zero else value > 0.0
-    if not (lowest_ok and value < 1.0):
-        raise _fail(task, option, value, must, example)
-    return value
+    return float(value)
 
 
 def check_bool(task: str, option: str, value: Any) -> bool:

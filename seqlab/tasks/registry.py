@@ -5,8 +5,8 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from seqlab._registry import Registry, Source
 from seqlab.errors import ConfigError, PluginError, did_you_mean
+from seqlab.plugin_registry import Registry, Source
 from seqlab.tasks.base import Task
 
 GROUP = "seqlab.tasks"
@@ -21,12 +21,14 @@ def _validate_task(name: str, obj: Any, source: Source) -> type[Task]:
     return obj
 
 
-class _TaskRegistry(Registry[type[Task]]):
-    def _ensure_builtins(self) -> None:
-        import seqlab.tasks  # noqa: F401
+def _import_builtin_tasks() -> None:
+    # Built-in tasks register themselves on import; importing the package does it.
+    import seqlab.tasks  # noqa: F401
 
 
-REGISTRY = _TaskRegistry("task", GROUP, validate=_validate_task)
+REGISTRY: Registry[type[Task]] = Registry(
+    "task", GROUP, validate=_validate_task, load_builtins=_import_builtin_tasks
+)
 
 
 def register_task(name: str):

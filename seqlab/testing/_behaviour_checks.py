@@ -34,6 +34,17 @@ from seqlab.testing._harness import (
     weighted_loss,
 )
 
+_FIX_INIT = (
+    "The constructor must draw random numbers only from torch's global RNG "
+    "(torch.nn.init, torch.rand...), which torch.manual_seed controls — not from "
+    "Python's random, NumPy, a torch.Generator of its own or the clock."
+)
+_FIX_EVAL = (
+    "At eval (module.eval()) a cell must be a function of its input, state and "
+    "parameters: no sampling, no state kept on the module between calls. Gate "
+    "dropout-like noise with self.training."
+)
+
 
 @as_check
 def check_determinism(t: CellUnderTest) -> None:
@@ -45,79 +56,84 @@ def check_determinism(t: CellUnderTest) -> None:
     ``torch.manual_seed`` give identical outputs (randomness only from torch's seeded RNG).
     On every path (stepping; ``forward_sequence`` when present).
     """
-    fix_init = (
-        "The constructor must draw random numbers only from torch's global RNG "
-        "(torch.nn.init, torch.rand...), which torch.manual_seed controls — not from "
-        "Python's random, NumPy, a torch.Generator of its own or the clock."
-    )
     torch.manual_seed(0)
     first = t.build()
     torch.manual_seed(0)
     second = t.build()
+    _same_initialisation(first, second)
+    x = randn_x(t)
+    s0 = reachable_state(t, first, BATCH, torch.float64)
+    for (label, run_a), (_, run_b) in zip(
+        paths(t, first.eval()), paths(t, second.eval()), strict=True
+    ):
+        _deterministic_at_eval(label, run_a, run_b, x, s0)
+    for label, run in paths(t, first.train()):
+        _seeded_in_training(label, run, x, s0)
+
+
+def _same_initialisation(first: torch.nn.Module, second: torch.nn.Module) -> None:
+    """Two cells built after the same seed have the same state_dict, bitwise."""
     a_items = dict(first.state_dict())
     b_items = dict(second.state_dict())
     if list(a_items) != list(b_items):
         raise CheckFailed(
             f"two cells built with the same options have different state_dict "
-            f"keys: {sorted(a_items)} vs {sorted(b_items)}. {fix_init}"
+            f"keys: {sorted(a_items)} vs {sorted(b_items)}. {_FIX_INIT}"
         )
     for name, value in a_items.items():
         assert_equal(
             b_items[name],
             value,
             f"two cells built after torch.manual_seed(0) have different values of {name!r}",
-            fix_init,
+            _FIX_INIT,
         )
-    x = randn_x(t)
-    s0 = reachable_state(t, first, BATCH, torch.float64)
-    for (label, run_a), (_, run_b) in zip(
-        paths(t, first.eval()), paths(t, second.eval()), strict=True
-    ):
-        with torch.no_grad():
-            out1, fin1 = run_a(x, s0)
-            out2, fin2 = run_a(x, s0)
-            out3, _ = run_b(x, s0)
-        fix_eval = (
-            "At eval (module.eval()) a cell must be a function of its input, state and "
-            "parameters: no sampling, no state kept on the module between calls. Gate "
-            "dropout-like noise with self.training."
-        )
+
+
+def _deterministic_at_eval(label: str, run_a: Run, run_b: Run, x: Tensor, s0: State) -> None:
+    """At eval, two calls of one cell agree, and so do two cells built after one seed."""
+    with torch.no_grad():
+        out1, fin1 = run_a(x, s0)
+        out2, fin2 = run_a(x, s0)
+        out3, _ = run_b(x, s0)
+    assert_equal(
+        out2,
+        out1,
+        f"on the {label} path, two calls in eval mode on the same input "
+        f"and state gave different outputs",
+        _FIX_EVAL,
+    )
+    for name, a, b in zip(state_names(fin1), parts(fin1), parts(fin2), strict=True):
         assert_equal(
-            out2,
-            out1,
+            b,
+            a,
             f"on the {label} path, two calls in eval mode on the same input "
-            f"and state gave different outputs",
-            fix_eval,
+            f"and state ended in different {name}",
+            _FIX_EVAL,
         )
-        for name, a, b in zip(state_names(fin1), parts(fin1), parts(fin2), strict=True):
-            assert_equal(
-                b,
-                a,
-                f"on the {label} path, two calls in eval mode on the same input "
-                f"and state ended in different {name}",
-                fix_eval,
-            )
-        assert_equal(
-            out3,
-            out1,
-            f"on the {label} path, two cells built after the same seed give "
-            f"different outputs in eval mode",
-            fix_init,
-        )
-    for label, run in paths(t, first.train()):
-        with torch.no_grad():
-            torch.manual_seed(3)
-            out1, _ = run(x, s0)
-            torch.manual_seed(3)
-            out2, _ = run(x, s0)
-        assert_equal(
-            out2,
-            out1,
-            f"on the {label} path, two calls in training mode after the same "
-            f"torch.manual_seed gave different outputs",
-            "Draw training-time noise from torch's global RNG (torch.rand, "
-            "torch.nn.functional.dropout), never from another source.",
-        )
+    assert_equal(
+        out3,
+        out1,
+        f"on the {label} path, two cells built after the same seed give "
+        f"different outputs in eval mode",
+        _FIX_INIT,
+    )
+
+
+def _seeded_in_training(label: str, run: Run, x: Tensor, s0: State) -> None:
+    """In training, two calls after the same torch.manual_seed agree."""
+    with torch.no_grad():
+        torch.manual_seed(3)
+        out1, _ = run(x, s0)
+        torch.manual_seed(3)
+        out2, _ = run(x, s0)
+    assert_equal(
+        out2,
+        out1,
+        f"on the {label} path, two calls in training mode after the same "
+        f"torch.manual_seed gave different outputs",
+        "Draw training-time noise from torch's global RNG (torch.rand, "
+        "torch.nn.functional.dropout), never from another source.",
+    )
 
 
 @as_check

@@ -8,22 +8,16 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from seqlab.cells.contract import DTYPES, shapes_and_dtypes
 from seqlab.testing._harness import (
     BATCH,
-    STEPS,
     CellUnderTest,
     CheckFailed,
     as_check,
-    fmt_shape,
     has_forward_sequence,
-    randn_x,
     require_finite,
-    same_layout,
-    unpack_step,
     validate_state,
 )
-
-DTYPES = (torch.float32, torch.float64)
 
 
 @as_check
@@ -152,46 +146,7 @@ def check_shapes(t: CellUnderTest) -> None:
 
     In float32 and float64: two steps of ``forward`` (the new state fed back) and, when
     present, ``forward_sequence``; outputs have the input's dtype, the new state the form,
-    shapes and dtypes of the state passed in, and everything is finite.
+    shapes and dtypes of the state passed in, and everything is finite. The same check as
+    :func:`seqlab.cells.contract.check_cell_contract`, which training runs on plugin cells.
     """
-    b, h_size = BATCH, t.hidden_size
-    for dtype in DTYPES:
-        cell = t.build(dtype).eval()
-        with t.doing(f"calling initial_state({b}, dtype={dtype})"):
-            state = cell.initial_state(b, dtype=dtype)
-        validate_state(state, "initial_state", b, dtype)
-        for step in (1, 2):
-            x_t = torch.randn(b, t.input_size, dtype=dtype)
-            with t.doing(f"calling forward(x_t, state) in {dtype} (step {step})"):
-                h, new = unpack_step(cell(x_t, state), "forward(x_t, state)")
-            if h.shape != (b, h_size):
-                raise CheckFailed(
-                    f"forward returned an output of shape {fmt_shape(h)} for x_t of shape "
-                    f"{fmt_shape(x_t)}; expected ({b}, {h_size}) = (batch, hidden_size). Return "
-                    f"h_t of width hidden_size."
-                )
-            if h.dtype != dtype:
-                raise CheckFailed(
-                    f"forward returned an output of dtype {h.dtype} for a {dtype} cell and input; "
-                    f"expected {dtype}. Do not hard-code dtypes (torch.zeros(..., dtype=...), "
-                    f".float()); follow the input's and parameters' dtype."
-                )
-            validate_state(new, f"the new state from forward in {dtype}", b, dtype)
-            same_layout(new, state, f"the new state from forward in {dtype}")
-            require_finite(h, f"forward's output in {dtype}")
-            state = new
-        if has_forward_sequence(cell):
-            x = randn_x(t, dtype=dtype)
-            with t.doing(f"calling initial_state({b}, dtype={dtype})"):
-                s0 = cell.initial_state(b, dtype=dtype)
-            with t.doing(f"calling forward_sequence(x, state) in {dtype}"):
-                out, final = unpack_step(cell.forward_sequence(x, s0), "forward_sequence(x, state)")
-            if out.shape != (b, STEPS, h_size) or out.dtype != dtype:
-                raise CheckFailed(
-                    f"forward_sequence returned outputs of shape {fmt_shape(out)} and dtype "
-                    f"{out.dtype} for x of shape {fmt_shape(x)} in {dtype}; expected "
-                    f"({b}, {STEPS}, {h_size}) = (batch, time, hidden_size) in {dtype}."
-                )
-            validate_state(final, f"forward_sequence's final state in {dtype}", b, dtype)
-            same_layout(final, s0, f"forward_sequence's final state in {dtype}")
-            require_finite(out, f"forward_sequence's output in {dtype}")
+    shapes_and_dtypes(t)

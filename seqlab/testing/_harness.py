@@ -8,28 +8,41 @@ Only :func:`seqlab.testing.checks.check_chunked_state`, ``check_variable_lengths
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import inspect
 import unittest
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from seqlab.errors import ConfigError, did_you_mean
+from seqlab.cells.contract_state import (
+    State,
+    describe_state,
+    fmt_shape,
+    has_forward_sequence,
+    like,
+    parts,
+    require_finite,
+    same_layout,
+    state_names,
+    unpack_step,
+    validate_state,
+)
+from seqlab.cells.contract_target import (
+    BATCH,
+    HIDDEN_SIZE,
+    INPUT_SIZE,
+    SEED,
+    STEPS,
+    CellUnderTest,
+    CheckFailed,
+    randn_x,
+    resolve,
+    run_check,
+)
+from seqlab.recurrent import Recurrent
 
-State = Tensor | tuple[Tensor, ...]
-
-#: Default sizes of the cells built by the checks: distinct small primes, so a swapped
-#: or transposed dimension shows up as a shape error instead of passing by accident.
-INPUT_SIZE = 3
-HIDDEN_SIZE = 5
-#: Batch size and number of steps of the sequences the checks run.
-BATCH = 4
-STEPS = 7
 #: Where ``forward_sequence`` is compared, also this many steps: prime and above the usual
 #: chunk sizes (16, 32, 64, 128), so a chunked or parallel scan runs several chunks and a
 #: partial one, and a cell that switches method with the length is tested on both.
@@ -37,9 +50,6 @@ LONG_STEPS = 131
 SEQUENCE_STEPS = (STEPS, LONG_STEPS)
 #: Steps run from ``initial_state`` to reach the non-zero state that checks start from.
 WARMUP_STEPS = 3
-#: Seed set (inside ``torch.random.fork_rng``, so the caller's RNG is untouched) at the
-#: start of every check.
-SEED = 0
 
 #: Numerical comparisons run in float64 with these tolerances: |a - e| ≤ ATOL + RTOL·|e|.
 #: Two correct implementations of the same recurrence (stepped vs fused or scanned, a
@@ -49,135 +59,27 @@ RTOL = 1e-7
 ATOL = 1e-9
 
 
-class CheckFailed(AssertionError):
-    """A check found the cell wrong; the message says what and how to fix it."""
-
-
 class CheckSkipped(unittest.SkipTest):
     """The check does not apply to this cell (pytest and unittest report it as skipped)."""
 
 
-@dataclass
-class CellUnderTest:
-    """The cell class a check runs on, the sizes and options to build it with."""
-
-    label: str
-    cls: type[nn.Module]
-    input_size: int = INPUT_SIZE
-    hidden_size: int = HIDDEN_SIZE
-    options: dict[str, Any] = field(default_factory=dict)
-    stage: str = "building the cell"
-
-    def describe(self) -> str:
-        opts = "".join(f", {k}={v!r}" for k, v in self.options.items())
-        return (
-            f"cell {self.label!r} (input_size={self.input_size}, "
-            f"hidden_size={self.hidden_size}{opts})"
+def recurrent_layer(
+    target: CellUnderTest, dtype: torch.dtype = torch.float64, **kwargs: Any
+) -> nn.Module:
+    """A ``seqlab.Recurrent`` layer of ``target``'s cell (``kwargs``: num_layers, bidirectional…)."""
+    with target.doing(f"building seqlab.Recurrent({target.label!r}, ..., {kwargs})"):
+        layer = Recurrent(
+            target.cls, target.input_size, target.hidden_size, **kwargs, **target.options
         )
-
-    def build(self, dtype: torch.dtype = torch.float64) -> nn.Module:
-        """A fresh cell in ``dtype``, built as ``Cls(input_size, hidden_size, **options)``."""
-        with self.doing("building the cell as Cls(input_size, hidden_size, **options)"):
-            cell = self.cls(self.input_size, self.hidden_size, **self.options)
-        return cell.to(dtype)
-
-    def recurrent(self, dtype: torch.dtype = torch.float64, **kwargs: Any) -> nn.Module:
-        """A ``seqlab.Recurrent`` layer of this cell (``kwargs``: num_layers, bidirectional…)."""
-        from seqlab.recurrent import Recurrent
-
-        with self.doing(f"building seqlab.Recurrent({self.label!r}, ..., {kwargs})"):
-            layer = Recurrent(self.cls, self.input_size, self.hidden_size, **kwargs, **self.options)
-        return layer.to(dtype)
-
-    @contextlib.contextmanager
-    def doing(self, stage: str) -> Iterator[None]:
-        """Name what the check is doing, for the message if the cell raises meanwhile.
-
-        On an exception the stage is deliberately left set: the message reports it.
-        """
-        previous, self.stage = self.stage, stage
-        yield
-        self.stage = previous
-
-
-def resolve(cell: Any, input_size: int, hidden_size: int, options: dict[str, Any]) -> CellUnderTest:
-    """The :class:`CellUnderTest` for a cell class or registry name.
-
-    Raises the usual seqlab errors for mistakes of the caller rather than of the cell: an
-    unknown name (with "did you mean"), an instance instead of a class, unknown options.
-    """
-    if isinstance(cell, str):
-        from seqlab.cells.registry import get_cell
-
-        label, cls = cell, get_cell(cell)
-    elif inspect.isclass(cell):
-        label, cls = cell.__name__, cell
-    else:
-        raise ConfigError(
-            f"the conformance checks take a cell class or a registry name, got "
-            f"{type(cell).__name__} instance {cell!r}; pass its class (type(cell)) and the "
-            f"options it was built with."
-        )
-    for name, value in (("input_size", input_size), ("hidden_size", hidden_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError(
-                f"the conformance checks need a positive integer {name}, got {value!r}."
-            )
-    _reject_unknown_options(label, cls, options)
-    if options:
-        _reject_invalid_options(label, cls, input_size, hidden_size, options)
-    return CellUnderTest(label, cls, input_size, hidden_size, dict(options))
-
-
-def _reject_invalid_options(
-    label: str, cls: type, input_size: int, hidden_size: int, options: dict[str, Any]
-) -> None:
-    """Raise ConfigError when the constructor rejects ``options`` but builds without them.
-
-    That is the caller's mistake, not the cell's: say so once instead of failing every
-    check. A cell that cannot be built even with its defaults is left to check_constructor.
-    """
-    with torch.random.fork_rng(devices=[]):
-        try:
-            cls(input_size, hidden_size, **options)
-        except (ValueError, TypeError) as exc:
-            try:
-                cls(input_size, hidden_size)
-            except Exception:
-                return
-            raise ConfigError(
-                f"cell {label!r} rejected the options {options!r}: {exc} Pass values the cell "
-                f"accepts (see `seqlab cells show {label}` or its docstring)."
-            ) from exc
-
-
-def _reject_unknown_options(label: str, cls: type, options: dict[str, Any]) -> None:
-    try:
-        params = inspect.signature(cls).parameters
-    except (TypeError, ValueError):
-        return
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        return
-    known = [
-        n
-        for n, p in list(params.items())[2:]
-        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-    ]
-    unknown = [k for k in options if k not in known]
-    if unknown:
-        raise ConfigError(
-            f"cell {label!r} has no option {unknown[0]!r}.{did_you_mean(unknown[0], known)} "
-            f"Its options are: {', '.join(known) or '(none)'}."
-        )
+    return layer.to(dtype)
 
 
 def as_check(fn: Callable[[CellUnderTest], None]) -> Callable[..., None]:
     """Turn ``fn(target)`` into the public ``check_x(cell, *, input_size, hidden_size, **options)``.
 
-    The check runs under a fixed seed inside ``torch.random.fork_rng`` (the caller's RNG
-    state is restored) with gradients enabled. Whatever goes wrong inside — a failed
-    comparison or the cell raising — becomes one ``AssertionError`` whose message starts
-    with the check's name and says what is wrong and how to fix it.
+    The check runs as :func:`seqlab.cells.contract_target.run_check` runs it (fixed seed,
+    the caller's RNG restored, gradients on); whatever goes wrong becomes one
+    ``AssertionError`` starting with the check's name. :class:`CheckSkipped` propagates.
     """
     name = fn.__name__
 
@@ -186,26 +88,7 @@ def as_check(fn: Callable[[CellUnderTest], None]) -> Callable[..., None]:
         cell: Any, *, input_size: int = INPUT_SIZE, hidden_size: int = HIDDEN_SIZE, **options: Any
     ) -> None:
         target = resolve(cell, input_size, hidden_size, options)
-        threads = torch.get_num_threads()
-        # The tensors are tiny: intra-op threads only add synchronisation, which on a busy
-        # machine made the fused LSTM kernel 50x slower. Restored below.
-        torch.set_num_threads(1)
-        with torch.random.fork_rng(devices=[]), torch.enable_grad():
-            torch.manual_seed(SEED)
-            try:
-                fn(target)
-            except CheckSkipped:
-                raise
-            except CheckFailed as exc:
-                raise CheckFailed(f"{name} failed for {target.describe()}: {exc}") from None
-            except Exception as exc:
-                raise CheckFailed(
-                    f"{name} failed for {target.describe()}: the cell raised "
-                    f"{type(exc).__name__}: {exc} while {target.stage}. Fix the cell so that it "
-                    f"follows the contract in docs/plugins.md (traceback chained below)."
-                ) from exc
-            finally:
-                torch.set_num_threads(threads)
+        run_check(name, fn, target, passthrough=(CheckSkipped,))
 
     # The public signature is the wrapper's (cell, *, input_size, hidden_size, **options),
     # not the private fn(target) that functools.wraps would advertise.
@@ -213,22 +96,7 @@ def as_check(fn: Callable[[CellUnderTest], None]) -> Callable[..., None]:
     return check
 
 
-# -- states ---------------------------------------------------------------------------------
-def parts(state: State) -> tuple[Tensor, ...]:
-    """The state as a tuple of tensors."""
-    return (state,) if isinstance(state, Tensor) else tuple(state)
-
-
-def like(template: State, tensors: Sequence[Tensor]) -> State:
-    """``tensors`` packed as ``template`` is (one Tensor or a tuple)."""
-    return tensors[0] if isinstance(template, Tensor) else tuple(tensors)
-
-
-def state_names(state: State) -> list[str]:
-    """Names used in messages: ``state`` or ``state[0]``, ``state[1]``…"""
-    return ["state"] if isinstance(state, Tensor) else [f"state[{i}]" for i in range(len(state))]
-
-
+# -- states and runs ------------------------------------------------------------------------
 def rows(state: State, index: slice | Tensor | int) -> State:
     if isinstance(index, int):
         index = slice(index, index + 1)
@@ -242,10 +110,6 @@ def step_loop(cell: nn.Module, x: Tensor, state: State) -> tuple[Tensor, State]:
         h, state = cell(x[:, t], state)
         outputs.append(h)
     return torch.stack(outputs, 1), state
-
-
-def has_forward_sequence(cell: nn.Module) -> bool:
-    return callable(getattr(cell, "forward_sequence", None))
 
 
 Run = Callable[[Tensor, State], tuple[Tensor, State]]
@@ -286,15 +150,6 @@ def reachable_state(
     return like(state, [t.detach().clone() for t in parts(state)])
 
 
-def randn_x(
-    target: CellUnderTest,
-    batch: int = BATCH,
-    steps: int = STEPS,
-    dtype: torch.dtype = torch.float64,
-) -> Tensor:
-    return torch.randn(batch, steps, target.input_size, dtype=dtype)
-
-
 def weighted_loss(out: Tensor, state: State, weights: list[Tensor]) -> Tensor:
     """A loss using every output and state entry with fixed random weights.
 
@@ -309,10 +164,6 @@ def loss_weights(out: Tensor, state: State) -> list[Tensor]:
 
 
 # -- comparisons -----------------------------------------------------------------------------
-def fmt_shape(t: Tensor) -> str:
-    return str(tuple(t.shape))
-
-
 def assert_close(actual: Tensor, expected: Tensor, what: str, fix: str) -> None:
     """Fail unless ``actual`` ≈ ``expected`` within :data:`RTOL`/:data:`ATOL` (NaN never passes)."""
     if actual.shape != expected.shape:
@@ -363,86 +214,46 @@ def trainable(cell: nn.Module) -> list[tuple[str, nn.Parameter]]:
     return [(n, p) for n, p in cell.named_parameters() if p.requires_grad]
 
 
-# -- the state's contract ------------------------------------------------------------------
-def validate_state(
-    state: object,
-    what: str,
-    batch: int,
-    dtype: torch.dtype | None,
-    device: torch.device | None = None,
-) -> tuple[Tensor, ...]:
-    """Fail unless ``state`` is a Tensor or a tuple of Tensors with batch ``batch`` in dim 0."""
-    if isinstance(state, Tensor):
-        tensors: tuple[Tensor, ...] = (state,)
-    elif isinstance(state, tuple) and state and all(isinstance(t, Tensor) for t in state):
-        tensors = state
-    else:
-        kind = type(state).__name__
-        raise CheckFailed(
-            f"{what} is a {kind}, not a Tensor or a non-empty tuple of Tensors. The state must "
-            f"be one Tensor or a tuple of Tensors (lists, dicts and nested tuples are not "
-            f"supported by seqlab's unroller); return e.g. (h, c)."
-        )
-    names = ["state"] if isinstance(state, Tensor) else [f"[{i}]" for i in range(len(tensors))]
-    for name, t in zip(names, tensors, strict=True):
-        label = what if isinstance(state, Tensor) else f"{what}{name}"
-        if t.dim() < 1 or t.shape[0] != batch:
-            raise CheckFailed(
-                f"{label} has shape {fmt_shape(t)}; for a batch of {batch} its first dimension "
-                f"must be {batch}. Every state tensor has the batch as dim 0."
-            )
-        if dtype is not None and t.dtype != dtype:
-            raise CheckFailed(
-                f"{label} has dtype {t.dtype}, expected {dtype}. Create state tensors with the "
-                f"dtype asked for (initial_state's dtype=, or the dtype of x_t) instead of a fixed one."
-            )
-        if device is not None and t.device.type != device.type:
-            raise CheckFailed(
-                f"{label} is on device {t.device}, expected {device}. Create state tensors on "
-                f"the device asked for (initial_state's device=)."
-            )
-    return tensors
-
-
-def same_layout(new: State, old: State, what: str) -> None:
-    """Fail unless ``new`` has the form, shapes and dtypes of ``old``."""
-    old_t = parts(old)
-    if isinstance(old, Tensor) != isinstance(new, Tensor) or len(parts(new)) != len(old_t):
-        raise CheckFailed(
-            f"{what} has a different form from the state passed in ({describe_state(new)} instead of "
-            f"{describe_state(old)}). The new state must have the same structure as the old one so "
-            f"that it can be fed back."
-        )
-    for name, n, o in zip(state_names(old), parts(new), old_t, strict=True):
-        if n.shape != o.shape or n.dtype != o.dtype:
-            raise CheckFailed(
-                f"{what} ({name}) has shape {fmt_shape(n)} and dtype {n.dtype}; the state passed "
-                f"in had {fmt_shape(o)} and {o.dtype}. Each state tensor must keep its shape and "
-                f"dtype from step to step."
-            )
-
-
-def describe_state(state: object) -> str:
-    if isinstance(state, Tensor):
-        return f"a Tensor {fmt_shape(state)}"
-    if isinstance(state, tuple):
-        return f"a tuple of {len(state)}"
-    return f"a {type(state).__name__}"
-
-
-def unpack_step(result: object, what: str) -> tuple[Tensor, State]:
-    if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], Tensor)):
-        raise CheckFailed(
-            f"{what} returned {type(result).__name__}"
-            + (f" of length {len(result)}" if isinstance(result, tuple) else "")
-            + "; it must return the pair (output Tensor, new state)."
-        )
-    return result[0], result[1]
-
-
-def require_finite(t: Tensor, what: str) -> None:
-    if not bool(torch.isfinite(t).all()):
-        raise CheckFailed(
-            f"{what} contains NaN or Inf on random inputs of unit variance. "
-            f"Check the cell's arithmetic (divisions, logs, exp overflow)."
-        )
+# Re-exported for the checks of this package: the contract's basics live in seqlab.cells.
+__all__ = [
+    "ATOL",
+    "BATCH",
+    "HIDDEN_SIZE",
+    "INPUT_SIZE",
+    "LONG_STEPS",
+    "RTOL",
+    "SEED",
+    "SEQUENCE_STEPS",
+    "STEPS",
+    "WARMUP_STEPS",
+    "CellUnderTest",
+    "CheckFailed",
+    "CheckSkipped",
+    "Run",
+    "State",
+    "as_check",
+    "assert_close",
+    "assert_equal",
+    "assert_states_close",
+    "describe_state",
+    "fmt_shape",
+    "grads",
+    "has_forward_sequence",
+    "like",
+    "loss_weights",
+    "parts",
+    "paths",
+    "randn_x",
+    "reachable_state",
+    "recurrent_layer",
+    "require_finite",
+    "resolve",
+    "rows",
+    "same_layout",
+    "state_names",
+    "step_loop",
+    "trainable",
+    "unpack_step",
+    "validate_state",
+    "weighted_loss",
+]

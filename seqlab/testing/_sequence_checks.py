@@ -25,6 +25,7 @@ from seqlab.testing._harness import (
     paths,
     randn_x,
     reachable_state,
+    recurrent_layer,
     require_finite,
     rows,
     same_layout,
@@ -155,7 +156,7 @@ def check_chunked_state(t: CellUnderTest) -> None:
                 f"{steps} steps",
                 fix,
             )
-    layer = t.recurrent().eval()
+    layer = recurrent_layer(t).eval()
     s0 = reachable_state(t, layer.cells[0], BATCH, torch.float64)
     x = randn_x(t)
     for fused in (True, False) if has_forward_sequence(layer.cells[0]) else (False,):
@@ -200,7 +201,7 @@ def check_variable_lengths(t: CellUnderTest) -> None:
     state of both directions agree within RTOL/ATOL; outputs past n are exactly zero; a
     length-0 sequence keeps its initial state; no gradient reaches inputs past the end.
     """
-    layer = t.recurrent(bidirectional=True).eval()
+    layer = recurrent_layer(t, bidirectional=True).eval()
     s0 = [reachable_state(t, c, BATCH, torch.float64) for c in layer.cells]
     cases = [(False, STEPS)]
     if has_forward_sequence(layer.cells[0]):
@@ -290,7 +291,7 @@ def check_recurrent_integration(t: CellUnderTest) -> None:
     recurrent dropout and zoneout (which seqlab applies to any cell): same shapes, finite
     outputs and gradients.
     """
-    layer = t.recurrent(num_layers=2, bidirectional=True)
+    layer = recurrent_layer(t, num_layers=2, bidirectional=True)
     h2 = 2 * t.hidden_size
     for c in layer.cells[2:]:
         if getattr(c, "input_size", None) != h2:
@@ -308,8 +309,8 @@ def check_recurrent_integration(t: CellUnderTest) -> None:
     runs.append(
         ("training with dropout=0.25, recurrent_dropout=0.25, zoneout=0.25", True, False, None)
     )
-    regularised = t.recurrent(
-        num_layers=2, bidirectional=True, dropout=0.25, recurrent_dropout=0.25, zoneout=0.25
+    regularised = recurrent_layer(
+        t, num_layers=2, bidirectional=True, dropout=0.25, recurrent_dropout=0.25, zoneout=0.25
     )
     for label, training, fused, lengths in runs:
         model = regularised.train() if training else layer.eval()

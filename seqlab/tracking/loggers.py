@@ -17,297 +17,34 @@ tags every top-k file and calls the newest ``latest``).
 
 from __future__ import annotations
 
-import csv
 import os
 import re
 import shlex
-import subprocess
-import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import lightning as L
-from lightning.fabric.loggers.csv_logs import _ExperimentWriter
-from lightning.pytorch.loggers import CSVLogger, Logger
-from lightning.pytorch.loggers.csv_logs import ExperimentWriter
-from lightning.pytorch.utilities.rank_zero import rank_zero_only
-from torch import nn
+from lightning.pytorch.loggers import Logger
 
 from seqlab.errors import ConfigError, MissingDependencyError, did_you_mean
-from seqlab.tracking.secrets import scrub, scrubbed_argv
+from seqlab.tracking.metrics_csv import RunCSVLogger
+from seqlab.tracking.process import Notify, is_rank_zero, log_step, to_stderr
+from seqlab.tracking.run_metadata import describe_run
+from seqlab.tracking.secrets import scrub
 from seqlab.tracking.wandb_mode import resolve_wandb_mode
 
 LOGGERS = ("wandb", "csv", "tensorboard", "none")
 DEFAULT_PROJECT = "seqlab"
 INIT_TIMEOUT_S = 60.0
 
-Notify = Callable[[str], None]
 _RUN_DIR = re.compile(r"(?:offline-)?run-(\d{8}_\d{6})-(\w+)")
 
 
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def is_rank_zero() -> bool:
-    """Whether this process is global rank 0 (Lightning reads the launcher's RANK/LOCAL_RANK)."""
-    return getattr(rank_zero_only, "rank", 0) == 0
-
-
-def log_step(trainer: L.Trainer) -> int:
-    """The step Lightning attaches to the metrics it logs (``trainer/global_step`` in W&B).
-
-    It counts training batches that stepped the optimiser — the index of the current
-    batch during its hooks and during the validation that follows it. It equals
-    ``trainer.global_step`` with automatic optimisation, but not when a manually
-    optimised module steps several times per batch (truncated BPTT), so seqlab's own
-    logging uses this to stay on the same axis.
-    """
-    loop = getattr(getattr(trainer, "fit_loop", None), "epoch_loop", None)
-    return int(getattr(loop, "_batches_that_stepped", trainer.global_step))
-
-
-# -- CSV --------------------------------------------------------------------------------------
-class _AppendingWriter(ExperimentWriter):
-    """Lightning's CSV writer that continues an existing ``metrics.csv`` (resumed runs).
-
-    Lightning's writer deletes ``metrics.csv`` whenever its directory is not empty (a run
-    directory never is) and would then fail to rewrite the header on new keys.
-    """
-
-    def _check_log_dir_exists(self) -> None:
-        if os.path.isfile(self.metrics_file_path):
-            with open(self.metrics_file_path, newline="", encoding="utf-8") as f:
-                header = next(csv.reader(f), [])
-            self.metrics_keys = sorted(header)
-
-
-class RunCSVLogger(CSVLogger):
-    """``<run_dir>/metrics.csv`` (and ``hparams.yaml``, scrubbed): Lightning's CSVLogger with
-    ``save_dir=run_dir, name="", version=""``, appending when the file already exists."""
-
-    def __init__(self, run_dir: str | Path, flush_logs_every_n_steps: int = 100) -> None:
-        super().__init__(
-            save_dir=run_dir, name="", version="", flush_logs_every_n_steps=flush_logs_every_n_steps
-        )
-
-    @property
-    def experiment(self) -> _ExperimentWriter:
-        if self._experiment is None and is_rank_zero():
-            os.makedirs(self.root_dir, exist_ok=True)
-            self._experiment = _AppendingWriter(log_dir=self.log_dir)
-        return super().experiment
-
-    @rank_zero_only
-    def log_hyperparams(self, params: Any = None) -> None:
-        from lightning.fabric.utilities.logger import _convert_params
-
-        params = _convert_params(params)
-        if params:
-            super().log_hyperparams(scrub(dict(params)))
-
-
-# -- W&B --------------------------------------------------------------------------------------
 def _wandb_logger_class() -> type[Logger]:
-    from lightning.pytorch.loggers import WandbLogger
-
-    class SeqlabWandbLogger(WandbLogger):
-        """Lightning's WandbLogger with seqlab's guards.
-
-        - ``sys.argv`` is scrubbed while the run starts (W&B records the arguments);
-        - if an online start fails (server down, key rejected), the run starts offline
-          instead of failing the fit;
-        - hyperparameters Lightning logs from the module go under ``hparams``, scrubbed,
-          so they never overwrite the nested config;
-        - ``log_model`` logs the best and the last checkpoint once, at the end of a
-          successful fit, with the aliases ``best`` and ``last``.
-        """
-
-        def __init__(
-            self,
-            *args: Any,
-            notify: Notify = _stderr,
-            last_checkpoint: str | Path | None = None,
-            **kwargs: Any,
-        ) -> None:
-            super().__init__(*args, **kwargs)
-            self._wandb_init.pop("anonymous", None)  # deprecated in wandb; it warns even as None
-            self._notify = notify
-            self._last_checkpoint = str(last_checkpoint) if last_checkpoint is not None else None
-            self._logged_files: set[str] = set()  # one artifact per file, however many callbacks
-
-        @property
-        def experiment(self) -> Any:
-            if self._experiment is not None or not is_rank_zero():
-                return super().experiment
-            import wandb
-
-            with scrubbed_argv():
-                try:
-                    return super().experiment
-                except (wandb.errors.Error, OSError, TimeoutError) as exc:
-                    if self._wandb_init.get("mode") != "online":
-                        raise
-                    self._notify(
-                        f"W&B could not start online ({type(exc).__name__}: {exc}); running "
-                        f"offline instead. Upload later with the `wandb sync` command printed at "
-                        f"the end."
-                    )
-                    self._wandb_init["mode"] = "offline"
-                    self._experiment = None
-                    return super().experiment
-
-        @rank_zero_only
-        def log_hyperparams(self, params: Any) -> None:
-            from lightning.fabric.utilities.logger import (
-                _convert_json_serializable,
-                _convert_params,
-                _sanitize_callable_params,
-            )
-
-            params = _convert_params(params)
-            if not params:
-                return
-            params = _convert_json_serializable(_sanitize_callable_params(params))
-            self.experiment.config.update({"hparams": scrub(params)}, allow_val_change=True)
-
-        def after_save_checkpoint(self, checkpoint_callback: Any) -> None:
-            if self._log_model:
-                self._checkpoint_callbacks[id(checkpoint_callback)] = checkpoint_callback
-
-        def _scan_and_log_checkpoints(self, checkpoint_callback: Any) -> None:
-            import wandb
-
-            best = getattr(checkpoint_callback, "best_model_path", "") or ""
-            last = (
-                self._last_checkpoint or getattr(checkpoint_callback, "last_model_path", "") or ""
-            )
-            if not last or not os.path.isfile(last):  # no save_last: the newest file kept is "last"
-                kept = [
-                    p
-                    for p in getattr(checkpoint_callback, "best_k_models", {})
-                    if os.path.isfile(p)
-                ]
-                last = max(kept, key=os.path.getmtime) if kept else best
-            paths: dict[str, list[str]] = {}
-            for path, alias in ((best, "best"), (last, "last")):
-                if (
-                    path
-                    and os.path.isfile(path)
-                    and os.path.realpath(path) not in self._logged_files
-                ):
-                    paths.setdefault(os.path.realpath(path), []).append(alias)
-            self._logged_files.update(paths)
-            name = self._checkpoint_name or f"model-{self.experiment.id}"
-            for path, aliases in paths.items():
-                score = checkpoint_callback.best_model_score if "best" in aliases else None
-                metadata = {
-                    "original_filename": Path(path).name,
-                    "monitor": getattr(checkpoint_callback, "monitor", None),
-                    "mode": getattr(checkpoint_callback, "mode", None),
-                    "score": float(score) if score is not None else None,
-                }
-                artifact = wandb.Artifact(name=name, type="model", metadata=metadata)
-                artifact.add_file(path, name="model.ckpt", policy=self.add_file_policy)
-                self.experiment.log_artifact(artifact, aliases=aliases)
+    """seqlab's W&B logger class, imported on first use (it imports Lightning's W&B support)."""
+    from seqlab.tracking.wandb_logger import SeqlabWandbLogger
 
     return SeqlabWandbLogger
-
-
-def _git_commit(path: Path) -> dict[str, Any] | None:
-    """``{"commit", "dirty"}`` of the git checkout holding ``path``, or None (no git, no repo)."""
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=path,
-            capture_output=True,
-            text=True,
-            timeout=3,
-            check=True,
-        ).stdout.strip()
-        status = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=path,
-            capture_output=True,
-            text=True,
-            timeout=3,
-            check=True,
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return {"commit": commit, "dirty": bool(status.strip())} if commit else None
-
-
-def describe_run(
-    model: nn.Module | None = None,
-    *,
-    cell: str | None = None,
-    task: str | None = None,
-    task_info: Any = None,
-) -> dict[str, Any]:
-    """What seqlab records about a run next to its config (the ``meta`` section in W&B).
-
-    Args:
-        model: the LightningModule (for parameter counts: total, trainable and inside
-            ``seqlab.Recurrent`` layers).
-        cell: the cell's registry name (for its source distribution and version).
-        task: the task's registry name.
-        task_info: the task's :class:`~seqlab.tasks.base.TaskInfo` (metric and baseline).
-    """
-    import lightning
-    import torch
-
-    import seqlab
-    from seqlab.recurrent import Recurrent
-
-    meta: dict[str, Any] = {
-        "seqlab_version": seqlab.__version__,
-        "torch_version": torch.__version__,
-        "lightning_version": lightning.__version__,
-        "python_version": sys.version.split()[0],
-    }
-    git = _git_commit(Path(seqlab.__file__).resolve().parent)
-    if git is not None:
-        meta["seqlab_git"] = git
-    if cell is not None:
-        from seqlab.cells.registry import cell_source
-
-        source = cell_source(cell)
-        meta["cell"] = {
-            "name": cell,
-            "source": source.distribution,
-            "version": source.version,
-            "builtin": source.builtin,
-        }
-    if model is not None:
-        params = list(model.parameters())
-        recurrent = {
-            id(p) for m in model.modules() if isinstance(m, Recurrent) for p in m.parameters()
-        }
-        meta["parameters"] = {
-            "total": sum(p.numel() for p in params),
-            "trainable": sum(p.numel() for p in params if p.requires_grad),
-            "recurrent": sum(p.numel() for p in params if id(p) in recurrent),
-        }
-    if task is not None or task_info is not None:
-        entry: dict[str, Any] = {"name": task}
-        if task_info is not None:
-            entry.update(
-                metric=task_info.metric,
-                metric_mode=task_info.metric_mode,
-                output_kind=task_info.output_kind,
-            )
-            baseline = task_info.baseline("val") if hasattr(task_info, "baseline") else None
-            if baseline is not None:
-                entry["baseline"] = {
-                    "metric": baseline.metric,
-                    "value": baseline.value,
-                    "description": baseline.description,
-                    "split": baseline.split,
-                }
-        meta["task"] = entry
-    return meta
 
 
 def _tags(tags: str | Sequence[str] | None) -> list[str] | None:
@@ -315,6 +52,56 @@ def _tags(tags: str | Sequence[str] | None) -> list[str] | None:
         return None
     items = tags.split(",") if isinstance(tags, str) else list(tags)
     return [t.strip() for t in items if str(t).strip()] or None
+
+
+def _checked_choice(logger: str) -> str:
+    choice = str(logger).strip().lower()
+    if choice not in LOGGERS:
+        raise ConfigError(
+            f"--logger {logger!r} is not a logger seqlab knows.{did_you_mean(choice, LOGGERS)} "
+            f"Choose one of: {', '.join(LOGGERS)} (a local metrics.csv is always written)."
+        )
+    return choice
+
+
+def _tensorboard_logger(run_dir: Path) -> Logger:
+    try:
+        import tensorboard  # noqa: F401 - Lightning falls back silently without it
+        from lightning.pytorch.loggers import TensorBoardLogger
+    except ImportError:
+        raise MissingDependencyError(
+            "--logger tensorboard needs the tensorboard package; install it with "
+            "pip install 'seqlab[tensorboard]' or choose --logger wandb or csv."
+        ) from None
+    return TensorBoardLogger(
+        save_dir=str(run_dir), name="tensorboard", version="", default_hp_metric=False
+    )
+
+
+def _wandb_logger(
+    run_dir: Path,
+    *,
+    project: str | None,
+    config_dict: Mapping[str, Any] | None,
+    run_metadata: Mapping[str, Any] | None,
+    tags: str | Sequence[str] | None,
+    init_timeout_s: float,
+    **kwargs: Any,
+) -> Logger:
+    """seqlab's W&B logger with the scrubbed config (``meta``: the run's metadata)."""
+    import wandb
+
+    config = dict(scrub(dict(config_dict or {})))
+    if run_metadata:
+        config["meta"] = scrub(dict(run_metadata))
+    return _wandb_logger_class()(
+        save_dir=str(run_dir),
+        project=project or os.environ.get("WANDB_PROJECT") or DEFAULT_PROJECT,
+        tags=_tags(tags),
+        config=config,
+        settings=wandb.Settings(silent=True, init_timeout=init_timeout_s),
+        **kwargs,
+    )
 
 
 def build_loggers(
@@ -352,19 +139,15 @@ def build_loggers(
         run_metadata: :func:`describe_run`'s record, logged as the config's ``meta``.
         run_id: a W&B run id to continue (see :func:`wandb_run_id` for resumed fits).
         csv_logger: the logger that writes the run's ``metrics.csv`` when the caller has its
-            own (``seqlab.training``'s CSVMetricsLogger); default: a :class:`RunCSVLogger`.
+            own (a :class:`~seqlab.tracking.metrics_csv.CSVMetricsLogger`); default: a
+            :class:`RunCSVLogger`.
         last_checkpoint: the file the caller keeps as the last checkpoint, for the ``last``
             artifact when it is not written by a ModelCheckpoint with ``save_last``.
         notify: where the W&B mode decision is reported (default: stderr; rank 0 only).
         init_timeout_s: how long ``wandb.init`` may wait for the server.
     """
-    choice = str(logger).strip().lower()
-    if choice not in LOGGERS:
-        raise ConfigError(
-            f"--logger {logger!r} is not a logger seqlab knows.{did_you_mean(choice, LOGGERS)} "
-            f"Choose one of: {', '.join(LOGGERS)} (a local metrics.csv is always written)."
-        )
-    say = notify or _stderr
+    choice = _checked_choice(logger)
+    say = notify or to_stderr
     if not is_rank_zero():
         say = lambda _message: None  # noqa: E731 - one report per fit, not per process
     run_dir = Path(run_dir)
@@ -372,43 +155,26 @@ def build_loggers(
         run_dir.mkdir(parents=True, exist_ok=True)
     loggers: list[Logger] = [csv_logger if csv_logger is not None else RunCSVLogger(run_dir)]
     if choice == "tensorboard":
-        try:
-            import tensorboard  # noqa: F401 - Lightning falls back silently without it
-            from lightning.pytorch.loggers import TensorBoardLogger
-        except ImportError:
-            raise MissingDependencyError(
-                "--logger tensorboard needs the tensorboard package; install it with "
-                "pip install 'seqlab[tensorboard]' or choose --logger wandb or csv."
-            ) from None
-        loggers.append(
-            TensorBoardLogger(
-                save_dir=str(run_dir), name="tensorboard", version="", default_hp_metric=False
-            )
-        )
+        loggers.append(_tensorboard_logger(run_dir))
     elif choice == "wandb":
         resolved, reason = resolve_wandb_mode(mode)
         say(reason)
         if resolved == "disabled":
             return loggers
-        import wandb
-
-        config = dict(scrub(dict(config_dict or {})))
-        if run_metadata:
-            config["meta"] = scrub(dict(run_metadata))
-        cls = _wandb_logger_class()
         loggers.append(
-            cls(
+            _wandb_logger(
+                run_dir,
+                project=project,
+                config_dict=config_dict,
+                run_metadata=run_metadata,
+                tags=tags,
+                init_timeout_s=init_timeout_s,
                 name=name,
-                save_dir=str(run_dir),
                 id=run_id,
-                project=project or os.environ.get("WANDB_PROJECT") or DEFAULT_PROJECT,
                 entity=entity,
                 group=group,
-                tags=_tags(tags),
                 mode=resolved,
-                config=config,
                 log_model=bool(log_model),
-                settings=wandb.Settings(silent=True, init_timeout=init_timeout_s),
                 notify=say,
                 last_checkpoint=last_checkpoint,
             )

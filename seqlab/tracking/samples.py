@@ -32,7 +32,8 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from seqlab.errors import ConfigError
-from seqlab.tracking.loggers import log_step
+from seqlab.tracking.process import log_step
+from seqlab.validation import positive, positive_int
 
 DEFAULT_PROMPTS = ("The ", "\n")
 DEFAULT_TEMPERATURES = (0.5, 1.0)
@@ -82,14 +83,13 @@ class TextSamples(Callback):
         top_k: int | None = None,
         seed: int = 0,
     ) -> None:
-        if isinstance(length, bool) or not isinstance(length, int) or length < 1:
-            raise ConfigError(f"samples: length must be a positive integer, got {length!r}.")
-        if not temperatures or any(not isinstance(t, int | float) or t <= 0 for t in temperatures):
-            raise ConfigError(
-                f"samples: temperatures must be positive numbers, got {list(temperatures)!r}."
-            )
-        if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
-            raise ConfigError(f"samples: top_k must be a positive integer or None, got {top_k!r}.")
+        positive_int("samples: length", length)
+        if not temperatures:
+            raise ConfigError("samples: give at least one temperature, e.g. temperatures=(1.0,).")
+        for i, t in enumerate(temperatures):
+            positive(f"samples: temperatures[{i}]", t)
+        if top_k is not None:
+            positive_int("samples: top_k", top_k, what="or None for all tokens")
         if not prompts:
             raise ConfigError("samples: give at least one prompt.")
         self.path = Path(run_dir) / "samples.jsonl"

@@ -314,11 +314,12 @@ def saved_config(config: Config) -> dict[str, Any]:
 
 
 def seqlab_metadata(config: Config, info: TaskInfo) -> dict[str, Any]:
-    import seqlab
+    """seqlab's record in every checkpoint: format, version, config, task info and cell."""
+    from seqlab.version import __version__
 
     return {
         "format": FORMAT_VERSION,
-        "seqlab_version": seqlab.__version__,
+        "seqlab_version": __version__,
         "config": plain(saved_config(config)),
         "task_info": info_to_dict(info),
         "cell": plain(cell_record(config.model.cell)),

@@ -137,3 +137,23 @@ def remove_stale_temporaries(run_dir: Path) -> list[Path]:
                 tmp.unlink()
                 removed.append(tmp)
     return removed
+
+
+@contextlib.contextmanager
+def open_run(config: Config, resume_dir: Path | None) -> Iterator[Path]:
+    """The run directory of a fit, held for the duration (see :func:`run_lock`).
+
+    A new run gets a new directory; a resumed one continues ``resume_dir``. On global rank
+    0 the directory is created and locked, temporaries a killed process left are removed
+    and ``config.yaml`` is written (on resume: with the limits it now runs under). Other
+    DDP processes write nothing and get the name a new run would take now; where they
+    read files, rank 0's paths are broadcast to them.
+    """
+    if env_global_rank() != 0:
+        yield resume_dir if resume_dir is not None else new_run_dir(config, create=False)
+        return
+    run_dir = resume_dir if resume_dir is not None else new_run_dir(config, create=True)
+    with run_lock(run_dir):
+        remove_stale_temporaries(run_dir)  # left by a process killed mid-write
+        write_config(run_dir, config)
+        yield run_dir

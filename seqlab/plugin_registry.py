@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from seqlab.errors import DuplicateNameError, PluginError, UnknownNameError, did_you_mean
+from seqlab.version import __version__
 
 T = TypeVar("T")
 
@@ -60,13 +61,6 @@ class _Entry(Generic[T]):
     error: BaseException | None = field(default=None, repr=False)
 
 
-def _seqlab_version() -> str:
-    try:
-        return importlib.metadata.version("seqlab")
-    except importlib.metadata.PackageNotFoundError:  # running from a source tree
-        return "0+unknown"
-
-
 def disabled_plugins() -> set[str] | None:
     """Names in ``SEQLAB_DISABLE_PLUGINS``; ``None`` means every plugin is disabled."""
     raw = os.environ.get(DISABLE_ENV, "").strip()
@@ -77,12 +71,24 @@ def disabled_plugins() -> set[str] | None:
 
 
 class Registry(Generic[T]):
-    """Registry of one kind of object (``kind`` is used in messages: "cell", "task")."""
+    """Registry of one kind of object (``kind`` is used in messages: "cell", "task").
 
-    def __init__(self, kind: str, group: str, validate: Callable[[str, Any], T] | None = None):
+    ``validate(name, obj, source)`` checks (and may convert) each plugin object when it is
+    loaded; ``load_builtins()`` imports the modules whose built-ins register themselves,
+    called before every lookup (it must be cheap once done, as an ``import`` is).
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        group: str,
+        validate: Callable[[str, Any, Source], T] | None = None,
+        load_builtins: Callable[[], None] | None = None,
+    ):
         self.kind = kind
         self.group = group
         self._validate = validate
+        self._load_builtins = load_builtins
         self._builtins: dict[str, _Entry[T]] = {}
         self._plugins: dict[str, list[_Entry[T]]] | None = None  # discovered lazily
 
@@ -96,7 +102,7 @@ class Registry(Generic[T]):
                     f"{self.kind} '{name}' is registered twice inside seqlab "
                     f"({self._builtins[name].obj!r} and {obj!r}); rename one of them."
                 )
-            src = Source("seqlab", _seqlab_version(), builtin=True)
+            src = Source("seqlab", __version__, builtin=True)
             self._builtins[name] = _Entry(name, src, obj=obj)
             return obj
 
@@ -175,7 +181,8 @@ class Registry(Generic[T]):
 
     # -- internals ----------------------------------------------------------------------
     def _ensure_builtins(self) -> None:
-        """Hook for registries whose built-ins live in modules imported on first use."""
+        if self._load_builtins is not None:
+            self._load_builtins()
 
     def _select(self, name: str) -> _Entry[T]:
         self._ensure_builtins()

@@ -1,10 +1,15 @@
-"""``metrics.csv``: the run's local metric record, written as metrics arrive.
+"""``metrics.csv``: a run's local metric record, written as metrics arrive.
 
-A small Lightning logger (rather than Lightning's CSVLogger) so that the file sits at the
-top of the run directory, is readable while training runs (every row is on disk once
-logged), and is continued — not overwritten — when a run resumes: rows logged after the
-checkpoint by the interrupted process are dropped, so the resumed record has each step
-once.
+One writer, :class:`CSVMetricsLogger`, a small Lightning logger (rather than Lightning's
+CSVLogger) so that the file sits at the top of the run directory, is readable while
+training runs (every row is on disk once logged), and is continued — not overwritten —
+when a run resumes: rows logged after the checkpoint by the interrupted process are
+dropped, so the resumed record has each step once.
+
+:class:`RunCSVLogger` is the same writer set up for a run directory: ``<run_dir>/metrics.csv``
+continued as it is (rows are only ever appended), and the hyperparameters Lightning logs
+saved, scrubbed of credentials, to ``<run_dir>/hparams.yaml``. It is what
+:func:`seqlab.tracking.loggers.build_loggers` uses when the caller brings no CSV logger.
 """
 
 from __future__ import annotations
@@ -14,12 +19,22 @@ import math
 from pathlib import Path
 from typing import Any
 
+from lightning.pytorch.core.saving import save_hparams_to_yaml
 from lightning.pytorch.loggers.logger import Logger
 from lightning.pytorch.utilities import rank_zero_only
 
+from seqlab.tracking.secrets import scrub
+
+METRICS_FILE = "metrics.csv"
+HPARAMS_FILE = "hparams.yaml"
+
 
 class CSVMetricsLogger(Logger):
-    """Rows of ``step`` plus every metric logged at that call, in ``path`` (CSV)."""
+    """Rows of ``step`` plus every metric logged at that call, in ``path`` (CSV).
+
+    Without ``resume`` an existing file is replaced at the first row; with ``resume`` its
+    rows are kept, except those at or after the first step logged now.
+    """
 
     def __init__(self, path: str | Path, *, resume: bool = False) -> None:
         super().__init__()
@@ -27,7 +42,11 @@ class CSVMetricsLogger(Logger):
         self.columns: list[str] = ["step"]
         self.rows: list[dict[str, Any]] = []
         self._resuming = resume
-        if resume and self.path.is_file():  # keep the record so far
+        if resume:  # keep the record so far
+            self._load()
+
+    def _load(self) -> None:
+        if self.path.is_file():
             with self.path.open(newline="") as f:
                 reader = csv.DictReader(f)
                 self.columns = list(reader.fieldnames or ["step"])
@@ -91,6 +110,37 @@ class CSVMetricsLogger(Logger):
         tmp.replace(self.path)
 
 
+class RunCSVLogger(CSVMetricsLogger):
+    """``<run_dir>/metrics.csv``, continued when it exists, and ``<run_dir>/hparams.yaml``.
+
+    ``name`` and ``version`` are empty, so Lightning's ``trainer.log_dir`` and its default
+    checkpoint directory (``<run_dir>/checkpoints``) sit in the run directory itself.
+    Rows are written as they are logged; ``flush_logs_every_n_steps`` is accepted for
+    Lightning's CSVLogger's signature and has nothing to do.
+    """
+
+    def __init__(self, run_dir: str | Path, flush_logs_every_n_steps: int = 100) -> None:
+        super().__init__(Path(run_dir) / METRICS_FILE)
+        self.flush_logs_every_n_steps = flush_logs_every_n_steps
+        self.hparams: dict[str, Any] = {}
+        self._load()  # rows are appended to the record so far, none dropped
+
+    @property
+    def name(self) -> str:
+        return ""
+
+    @rank_zero_only
+    def log_hyperparams(self, params: Any = None, *args: Any, **kwargs: Any) -> None:
+        """Merge ``params`` (scrubbed of credentials) into ``<run_dir>/hparams.yaml``."""
+        from lightning.fabric.utilities.logger import _convert_params
+
+        params = _convert_params(params)
+        if params:
+            self.hparams.update(scrub(dict(params)))
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            save_hparams_to_yaml(self.path.parent / HPARAMS_FILE, self.hparams)
+
+
 def read_metrics(path: str | Path) -> list[dict[str, float | None]]:
     """The rows of a ``metrics.csv`` with numbers parsed (empty cells are ``None``)."""
     out = []
@@ -98,3 +148,6 @@ def read_metrics(path: str | Path) -> list[dict[str, float | None]]:
         for row in csv.DictReader(f):
             out.append({k: (float(v) if v not in ("", None) else None) for k, v in row.items()})
     return out
+
+
+__all__ = ["HPARAMS_FILE", "METRICS_FILE", "CSVMetricsLogger", "RunCSVLogger", "read_metrics"]

@@ -1,0 +1,222 @@
+"""The Lightning Trainer of a fit: its settings, its callbacks and loggers, built once.
+
+:func:`trainer_settings` and :func:`check_trainer_settings` run while the fit is planned,
+before anything is written; :func:`build_session` runs once the run directory exists, so
+every callback and logger is made with its final path.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import lightning as L
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressBar, TQDMProgressBar
+from lightning.pytorch.loggers import Logger
+
+from seqlab.config import Config
+from seqlab.diagnostics.grad_flow import GradientFlow
+from seqlab.errors import ConfigError
+from seqlab.tasks import TaskInfo
+from seqlab.tracking.loggers import build_loggers, describe_run, wandb_run_id
+from seqlab.tracking.metrics_csv import CSVMetricsLogger
+from seqlab.tracking.samples import TextSamples
+from seqlab.training.callbacks import CheckpointMetadata, GracefulStop, LastCheckpoint, StepSeeder
+from seqlab.training.checkpoint import AtomicCheckpointIO
+from seqlab.training.data import TrainingData
+from seqlab.training.nonfinite import NonFiniteLossPolicy
+from seqlab.training.quieting import silenced
+
+if TYPE_CHECKING:
+    from seqlab.training.plan import FitPlan
+
+
+def trainer_settings(
+    config: Config, devices: int | str | list[int], *, automatic_optimization: bool
+) -> dict[str, Any]:
+    """The Trainer's arguments for ``config``, all but its callbacks and loggers.
+
+    Gradients are clipped by Lightning only under automatic optimisation; a model that
+    optimises itself (the language model) clips them itself.
+    """
+    t = config.trainer
+    quiet = config.run.quiet
+    clip = config.optim.gradient_clip if automatic_optimization else None
+    settings: dict[str, Any] = dict(
+        accelerator=t.accelerator,
+        devices=devices,
+        strategy=t.strategy,
+        num_nodes=t.num_nodes,
+        precision=t.precision,
+        max_epochs=t.max_epochs,
+        max_steps=t.max_steps,
+        check_val_every_n_epoch=t.check_val_every_n_epoch,
+        limit_train_batches=t.limit_train_batches,
+        limit_val_batches=t.limit_val_batches,
+        limit_test_batches=t.limit_test_batches,
+        num_sanity_val_steps=t.num_sanity_val_steps,
+        log_every_n_steps=config.log.every_n_steps,
+        deterministic=t.deterministic or None,
+        gradient_clip_val=clip,
+        gradient_clip_algorithm="norm" if clip is not None else None,
+        enable_checkpointing=True,
+        enable_progress_bar=not quiet,
+        enable_model_summary=not quiet,
+        default_root_dir=str(Path(config.run.dir)),
+        use_distributed_sampler=False,  # seqlab shards (and resumes) the training data itself
+    )
+    if t.val_check_interval is not None:
+        settings["val_check_interval"] = t.val_check_interval
+    return settings
+
+
+def _trainer(settings: dict[str, Any], callbacks: list[Callback], loggers: Any) -> L.Trainer:
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+    try:
+        return L.Trainer(
+            **settings, callbacks=callbacks, logger=loggers, plugins=[AtomicCheckpointIO()]
+        )
+    except (MisconfigurationException, ValueError) as exc:
+        raise ConfigError(f"Lightning rejected the trainer settings: {exc}") from None
+
+
+def check_trainer_settings(settings: dict[str, Any], callbacks: Sequence[Callback] = ()) -> None:
+    """Let Lightning reject ``settings`` (and the caller's ``callbacks``) now, before the
+    run directory exists: a Trainer made and dropped, silently (about 10 ms)."""
+    quiet = not settings["enable_progress_bar"]
+    with silenced():
+        _trainer(settings, [*progress_bar(quiet), *callbacks], False)
+
+
+def progress_bar(quiet: bool) -> list[Callback]:
+    """Rich's bar on a terminal, a sparse tqdm bar in logs, none when ``quiet``."""
+    if quiet:
+        return []
+    if sys.stdout.isatty():
+        return [RichProgressBar(leave=True)]
+    return [TQDMProgressBar(refresh_rate=50)]
+
+
+def diagnostic_callbacks(config: Config, info: TaskInfo, run_dir: Path) -> list[Callback]:
+    """Gradient flow (``log.grad_flow``) and, for language models, text samples."""
+    out: list[Callback] = []
+    grad_flow = GradientFlow.from_option(config.log.grad_flow, run_dir)
+    if grad_flow is not None:
+        out.append(grad_flow)
+    if config.log.samples and info.output_kind == "language_model" and info.itos:
+        out.append(TextSamples(run_dir, seed=config.trainer.seed))
+    return out
+
+
+@dataclass
+class FitCallbacks:
+    """The callbacks a fit reads back after training, and the full list in Trainer order."""
+
+    best: ModelCheckpoint
+    last: LastCheckpoint
+    stopper: GracefulStop
+    policy: NonFiniteLossPolicy
+    all: list[Callback]
+
+
+def fit_callbacks(plan: FitPlan, run_dir: Path, extra: Sequence[Callback]) -> FitCallbacks:
+    """seqlab's callbacks around the caller's ``extra`` ones, aimed at ``run_dir``.
+
+    The checkpoint callbacks come last so that the state they save includes what the
+    others did at the same step.
+    """
+    config, checkpoints = plan.config, run_dir / "checkpoints"
+    best = ModelCheckpoint(
+        dirpath=checkpoints,
+        filename="best",
+        monitor=plan.model.monitor,
+        mode=plan.info.metric_mode,
+        save_top_k=1,
+        save_last=False,
+        auto_insert_metric_name=False,
+        enable_version_counter=False,
+    )
+    last = LastCheckpoint(checkpoints / "last.ckpt")
+    stopper = GracefulStop()
+    policy = NonFiniteLossPolicy(
+        config.trainer.nonfinite_loss, config.trainer.max_consecutive_skips
+    )
+    everything: list[Callback] = [
+        CheckpointMetadata(plan.metadata),
+        StepSeeder(config.trainer.seed),
+        policy,
+        stopper,
+        *progress_bar(config.run.quiet),
+        *extra,
+        *diagnostic_callbacks(config, plan.info, run_dir),
+        best,
+        last,
+    ]
+    return FitCallbacks(best, last, stopper, policy, everything)
+
+
+def fit_loggers(
+    plan: FitPlan, run_dir: Path, csv_logger: CSVMetricsLogger, last_checkpoint: Path
+) -> list[Logger]:
+    """``csv_logger`` (``metrics.csv``) first, then the logger ``log.logger`` names (a
+    resumed run continues its W&B run)."""
+    config = plan.config
+    return build_loggers(
+        # absolute: W&B's service process is shared by the runs of one Python process
+        # and does not follow later changes of the working directory
+        config.log.logger,
+        run_dir.resolve(),
+        project=config.log.wandb_project,
+        entity=config.log.wandb_entity,
+        group=config.log.wandb_group,
+        tags=config.log.wandb_tags or None,
+        mode=config.log.wandb_mode,
+        name=run_dir.name,
+        log_model=config.log.log_model,
+        config_dict=config.to_dict(),
+        run_metadata=describe_run(
+            plan.model, cell=config.model.cell, task=config.task.name, task_info=plan.info
+        ),
+        run_id=wandb_run_id(run_dir) if plan.resuming else None,
+        csv_logger=csv_logger,
+        last_checkpoint=last_checkpoint,
+    )
+
+
+@dataclass
+class FitSession:
+    """A fit ready to run: the Trainer with its callbacks and loggers, and the data."""
+
+    run_dir: Path
+    trainer: L.Trainer
+    callbacks: FitCallbacks
+    loggers: list[Logger]
+    data: TrainingData
+
+
+def build_session(plan: FitPlan, run_dir: Path, extra: Sequence[Callback]) -> FitSession:
+    """The Trainer of ``plan``, writing to ``run_dir`` (which exists on global rank 0)."""
+    callbacks = fit_callbacks(plan, run_dir, extra)
+    csv_logger = CSVMetricsLogger(run_dir / "metrics.csv", resume=plan.resuming)
+    trainer = _trainer(plan.trainer_settings, callbacks.all, [csv_logger])
+    loggers = fit_loggers(plan, run_dir, csv_logger, callbacks.last.path)
+    trainer.loggers = loggers
+    data = TrainingData(plan.task, plan.config.trainer.seed)
+    return FitSession(run_dir, trainer, callbacks, loggers, data)
+
+
+__all__ = [
+    "FitCallbacks",
+    "FitSession",
+    "build_session",
+    "check_trainer_settings",
+    "diagnostic_callbacks",
+    "fit_callbacks",
+    "fit_loggers",
+    "progress_bar",
+    "trainer_settings",
+]
