@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from seqlab.cli.app import app, console
+from seqlab.cli.checkpoint_options import ckpt_option, trust_option
 from seqlab.cli.options import ConfigArgs, ConfigBlock, schema_command
 from seqlab.config import Config
 
@@ -123,26 +124,11 @@ def _evaluate_cmd(
     console.print(_metrics_table(f"{split} metrics of {ckpt}", metrics, baselines, split))
 
 
-_CKPT_HELP = "A checkpoint file, or a run directory (its checkpoints/best.ckpt)."
-_TRUST_HELP = (
-    "Load a checkpoint that holds Python objects beyond tensors (refused by default: "
-    "unpickling can run arbitrary code). Only for files whose origin you trust."
-)
-
-
-def _trust_option() -> Any:
-    return typer.Option(False, "--trust-checkpoint", help=_TRUST_HELP)
-
-
-def _ckpt_option() -> Any:
-    return typer.Option(..., "--ckpt", help=_CKPT_HELP)
-
-
 def _evaluate_command(split: str, what: str) -> Callable[..., None]:
     """The command printing a checkpoint's metrics on the ``split`` of its task."""
 
     def command(
-        ckpt: Path = _ckpt_option(),
+        ckpt: Path = ckpt_option(),
         batch_size: int | None = typer.Option(
             None, "--batch-size", help="Override the batch size."
         ),
@@ -152,7 +138,7 @@ def _evaluate_command(split: str, what: str) -> Callable[..., None]:
             None, "--limit-batches", help="Evaluate only this many batches (or fraction)."
         ),
         quiet: bool = typer.Option(False, "--quiet", "-q"),
-        trust_checkpoint: bool = _trust_option(),
+        trust_checkpoint: bool = trust_option(),
     ) -> None:
         _evaluate_cmd(
             split, ckpt, batch_size, accelerator, devices, limit_batches, quiet, trust_checkpoint
@@ -165,24 +151,3 @@ def _evaluate_command(split: str, what: str) -> Callable[..., None]:
 
 validate_cmd = app.command("validate")(_evaluate_command("val", "validation"))
 test_cmd = app.command("test")(_evaluate_command("test", "test"))
-
-
-@app.command("generate")
-def generate_cmd(
-    ckpt: Path = _ckpt_option(),
-    prompt: str = typer.Option("\n", "--prompt", help="Text to start from."),
-    length: int = typer.Option(500, "--length", help="Tokens to sample."),
-    temperature: float = typer.Option(
-        0.8, "--temperature", help="Softmax temperature (0: greedy)."
-    ),
-    top_k: int | None = typer.Option(
-        None, "--top-k", help="Sample among the k most likely tokens."
-    ),
-    seed: int | None = typer.Option(None, "--seed", help="Seed of the sampling."),
-    trust_checkpoint: bool = _trust_option(),
-) -> None:
-    """Sample text from a language-model checkpoint (e.g. charlm)."""
-    from seqlab.training import generate
-
-    text = generate(ckpt, prompt, length, temperature, top_k, seed=seed, trust=trust_checkpoint)
-    typer.echo(text)
