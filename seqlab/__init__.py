@@ -11,5 +11,16 @@ __all__ = [
     "create_cell",
     "get_cell",
     "list_cells",
+    "load_pretrained",
     "register_cell",
 ]
+
+
+def __getattr__(name: str):
+    # load_pretrained pulls in Lightning and the training stack: only on first use, so
+    # `import seqlab` stays as light as the cells and the unroller.
+    if name == "load_pretrained":
+        from seqlab.serving import load_pretrained
+
+        return load_pretrained
+    raise AttributeError(f"module 'seqlab' has no attribute {name!r}")

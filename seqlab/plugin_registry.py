@@ -9,7 +9,8 @@ Design (after xarray's backends, catalogue and pytest's plugin loading):
   anything; the entry-point name is the registry name. A plugin module is imported only
   when its name is selected (``get``), so one broken plugin cannot break the others.
 - ``SEQLAB_DISABLE_PLUGINS`` (a comma list of entry-point or distribution names, or ``*``)
-  hides plugins before they are imported.
+  hides plugins before they are imported. A distribution name hides that distribution's
+  plugins only; an entry-point name hides every plugin of that name.
 - Two sources for one name are reported with both sources when that name is selected.
   A qualified ``"distribution:name"`` (or ``"seqlab:name"`` for the built-in) picks one.
 """
@@ -200,16 +201,7 @@ class Registry(Generic[T]):
         if not candidates:
             self._raise_unknown(name, qualifier)
         if len(candidates) > 1:
-            both = " and ".join(
-                f"'{c.source.distribution}'" + ("" if c.source.builtin else f" ({c.source})")
-                for c in candidates
-            )
-            raise DuplicateNameError(
-                f"{self.kind} '{name}' is provided by more than one source: {both}. "
-                f"Uninstall one of the distributions, disable the plugin with "
-                f"{DISABLE_ENV}={name}, or select one explicitly as "
-                f"'{candidates[-1].source.distribution}:{name}'."
-            )
+            raise DuplicateNameError(self._duplicate_message(name, candidates))
         return candidates[0]
 
     def _raise_unknown(self, name: str, qualifier: str | None) -> None:
@@ -235,35 +227,90 @@ class Registry(Generic[T]):
             f"'{self.group}' of installed packages."
         )
 
+    def _duplicate_message(self, name: str, candidates: list[_Entry[T]]) -> str:
+        both = " and ".join(
+            f"'{c.source.distribution}'" + ("" if c.source.builtin else f" ({c.source})")
+            for c in candidates
+        )
+        # Disabling by entry-point name would hide every plugin of that name: name the
+        # distribution instead (the last plugin; a built-in cannot be disabled).
+        plugin = next(c for c in reversed(candidates) if not c.source.builtin)
+        return (
+            f"{self.kind} '{name}' is provided by more than one source: {both}. "
+            f"Uninstall one of the distributions, disable one with "
+            f"{DISABLE_ENV}={plugin.source.distribution}, or select one explicitly as "
+            f"'{candidates[-1].source.distribution}:{name}' (or "
+            f"'{candidates[0].source.distribution}:{name}')."
+        )
+
+    def qualified(self, name: str, distribution: str | None) -> str:
+        """``name`` as selected when it was recorded from ``distribution``: the plain name,
+        or ``"distribution:name"`` when several sources provide it and that distribution is
+        one of them (a checkpoint knows which distribution trained it)."""
+        if distribution is None or ":" in name:
+            return name
+        sources = self.sources(name)
+        if len(sources) > 1 and any(s.distribution == distribution for s in sources):
+            return f"{distribution}:{name}"
+        return name
+
     def _load(self, entry: _Entry[T]) -> T:
         ep = entry.entry_point
         assert ep is not None
         src = entry.source
+        where = (
+            f"{self.kind} '{entry.name}' from distribution '{src.distribution}' "
+            f"({src.version}, entry point '{ep.value}')"
+        )
+        fix = (
+            f"Fix or reinstall '{src.distribution}', or disable it with "
+            f"{DISABLE_ENV}={src.distribution}. Run with --traceback (or "
+            f"SEQLAB_DEBUG=1) to see the traceback."
+        )
         try:
             obj = ep.load()
         except ModuleNotFoundError as exc:
-            top = ep.value.split(":")[0].split(".")[0]
-            missing = exc.name or "?"
-            hint = (
-                f"its module '{ep.value.split(':')[0]}' is not importable (is the "
-                f"distribution installed correctly?)"
-                if missing.split(".")[0] == top
-                else f"it needs the module '{missing}', which is not installed "
-                f"(pip install {missing.split('.')[0]})"
-            )
-            raise PluginError(
-                f"{self.kind} '{entry.name}' from distribution '{src.distribution}' "
-                f"({src.version}, entry point '{ep.value}') could not be imported: {hint}. "
-                f"Fix or reinstall '{src.distribution}', or disable it with "
-                f"{DISABLE_ENV}={entry.name}."
-            ) from exc
+            hint = _missing_module_hint(ep.value.split(":")[0], exc)
+            raise PluginError(f"{where} could not be imported: {hint}. {fix}") from exc
         except Exception as exc:
             raise PluginError(
-                f"{self.kind} '{entry.name}' from distribution '{src.distribution}' "
-                f"({src.version}, entry point '{ep.value}') failed to load: "
-                f"{type(exc).__name__}: {exc}. Fix or reinstall '{src.distribution}', "
-                f"or disable it with {DISABLE_ENV}={entry.name}."
+                f"{where} failed to load: {type(exc).__name__}: {exc}{_raised_at(exc)}. {fix}"
             ) from exc
         if self._validate is not None:
             obj = self._validate(entry.name, obj, src)
         return obj
+
+
+def _missing_module_hint(module: str, exc: ModuleNotFoundError) -> str:
+    """What a ModuleNotFoundError raised while importing the plugin ``module`` means: the
+    module itself (or its package) is missing, or one it imports is."""
+    missing = exc.name or "?"
+    if module == missing or module.startswith(missing + "."):
+        return f"its module '{module}' is not importable (is the distribution installed correctly?)"
+    at = _innermost_frame(exc)
+    imported = f", imported at {at}," if at else ""
+    if missing.split(".")[0] == module.split(".")[0]:
+        return (
+            f"the module '{missing}'{imported} does not exist: a file of the plugin's own "
+            f"package is missing or misnamed"
+        )
+    return (
+        f"it needs the module '{missing}'{imported} which is not installed "
+        f"(pip install {missing.split('.')[0]})"
+    )
+
+
+def _raised_at(exc: BaseException) -> str:
+    """`` (at FILE:LINE)`` of the innermost frame of ``exc`` outside importlib, or ``""``."""
+    at = _innermost_frame(exc)
+    return f" (at {at})" if at else ""
+
+
+def _innermost_frame(exc: BaseException) -> str | None:
+    tb, where = exc.__traceback__, None
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if "importlib" not in filename and "<frozen" not in filename:
+            where = f"{filename}:{tb.tb_lineno}"
+        tb = tb.tb_next
+    return where

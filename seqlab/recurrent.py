@@ -10,10 +10,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from seqlab.cells.base import State, like_state, state_tensors
-from seqlab.cells.lengths import broadcast_mask, length_mask
 from seqlab.cells.registry import create_cell, get_cell
 from seqlab.errors import ConfigError
-from seqlab.unroll import freeze_finished, unroll
+from seqlab.unroll import (
+    DEFAULT_CHUNK_STEPS,
+    compiled_unroll,
+    recurrent_dropout_mask,
+    unroll,
+    unroll_regularised,
+)
 from seqlab.validation import positive_int, probability
 
 StepObserver = Callable[[int, int, Tensor], None]
@@ -58,6 +63,15 @@ class Recurrent(nn.Module):
             update is used as is.
         fused: use a cell's ``forward_sequence`` when it has one (fused kernels, parallel
             scans). ``False`` forces stepping, for checks and instrumentation.
+        compile: step cells through ``torch.compile`` (:func:`seqlab.unroll.compiled_unroll`,
+            a chunk of steps per compiled graph) wherever they are stepped: cells without
+            ``forward_sequence``, ``fused=False``, recurrent dropout and zoneout. Same
+            results as eager stepping; the first forward of each shape compiles (seconds to
+            tens of seconds on a CPU, cached on disk for later runs). If compiling fails,
+            one warning and eager stepping.
+        compile_chunk_steps: steps per compiled graph (default
+            :data:`seqlab.unroll.DEFAULT_CHUNK_STEPS`): longer chunks compile slower and
+            run with less overhead per chunk.
         **cell_options: passed to the cell's constructor (e.g. ``forget_bias=0``).
 
     Shapes:
@@ -70,7 +84,8 @@ class Recurrent(nn.Module):
         direction starts at each sequence's own end.
 
     Regularisers and step observers need every step, so they run the stepping path; the
-    fused path stays on otherwise.
+    fused path stays on otherwise. Step observers always step eagerly (they need every
+    ``h_t`` as a node of the graph).
     """
 
     def __init__(
@@ -85,6 +100,8 @@ class Recurrent(nn.Module):
         recurrent_dropout: float = 0.0,
         zoneout: float = 0.0,
         fused: bool = True,
+        compile: bool = False,
+        compile_chunk_steps: int = DEFAULT_CHUNK_STEPS,
         **cell_options: Any,
     ) -> None:
         super().__init__()
@@ -105,6 +122,11 @@ class Recurrent(nn.Module):
         self.recurrent_dropout = _check_probability("recurrent_dropout", recurrent_dropout)
         self.zoneout = _check_probability("zoneout", zoneout)
         self.fused = bool(fused)
+        # Not ``self.compile``: that would hide nn.Module.compile.
+        self.compile_steps = bool(compile)
+        self.compile_chunk_steps = positive_int(
+            "Recurrent: compile_chunk_steps", compile_chunk_steps
+        )
         self.cell_options = dict(cell_options)
         cells = []
         for layer in range(num_layers):
@@ -136,6 +158,7 @@ class Recurrent(nn.Module):
         return (
             f"{self.cell_name!r}, {self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
             f"bidirectional={self.bidirectional}, dropout={self.dropout}{opts}"
+            + (", compile=True" if self.compile_steps else "")
         )
 
     # -- state helpers ----------------------------------------------------------------------
@@ -175,49 +198,33 @@ class Recurrent(nn.Module):
         seq_fn = getattr(cell, "forward_sequence", None)
         if seq_fn is not None and not self._needs_stepping():
             return seq_fn(x, state, lengths)
-        if self._observer is None and not self._regularised():
+        regularised = self._regularised()
+        rec_mask = recurrent_dropout_mask(state, self.recurrent_dropout) if regularised else None
+        zoneout = self.zoneout if regularised else 0.0
+        if self._observer is not None:
+            observer = self._observer
+            return unroll_regularised(
+                cell,
+                x,
+                state,
+                lengths,
+                rec_mask=rec_mask,
+                zoneout=zoneout,
+                observer=lambda t, h: observer(index, t, h),
+            )
+        if self.compile_steps:
+            return compiled_unroll(
+                cell,
+                x,
+                state,
+                lengths,
+                rec_mask=rec_mask,
+                zoneout=zoneout,
+                chunk_steps=self.compile_chunk_steps,
+            )
+        if not regularised:
             return unroll(cell, x, state, lengths)
-        return self._unroll_instrumented(index, cell, x, state, lengths)
-
-    def _unroll_instrumented(
-        self, index: int, cell: nn.Module, x: Tensor, state: State, lengths: Tensor | None
-    ) -> tuple[Tensor, State]:
-        """Stepping with recurrent dropout, zoneout and the step observer."""
-        batch, steps = x.shape[0], x.shape[1]
-        training = self.training
-        rec_mask = None
-        if training and self.recurrent_dropout > 0:
-            h0 = state_tensors(state)[0]
-            keep = 1.0 - self.recurrent_dropout
-            rec_mask = torch.bernoulli(torch.full_like(h0, keep)) / keep
-        masks = length_mask(lengths.to(x.device), steps).unbind(1) if lengths is not None else None
-        outputs = []
-        for t, x_t in enumerate(x.unbind(1)):
-            cell_state = state
-            if rec_mask is not None:
-                parts = state_tensors(state)
-                cell_state = like_state(state, [parts[0] * rec_mask, *parts[1:]])
-            h, new_state = cell(x_t, cell_state)
-            if training and self.zoneout > 0:
-                output_is_state = h is state_tensors(new_state)[0]
-                new_parts = []
-                for n, o in zip(state_tensors(new_state), state_tensors(state), strict=True):
-                    keep_old = torch.bernoulli(torch.full_like(n, self.zoneout)).bool()
-                    new_parts.append(torch.where(keep_old, o, n))
-                new_state = like_state(new_state, new_parts)
-                if output_is_state:  # the output is the zoned-out h, as in Krueger et al.
-                    h = new_parts[0]
-            if self._observer is not None:
-                # Before masking: the masked copy is not what the recurrence reads, so its
-                # gradient would miss everything that flows back through time.
-                self._observer(index, t, h)
-            if masks is not None:
-                new_state = freeze_finished(masks[t], new_state, state)
-                h = h.masked_fill(~broadcast_mask(masks[t], h), 0.0)
-            state = new_state
-            outputs.append(h)
-        out = torch.stack(outputs, 1) if outputs else x.new_zeros(batch, 0, cell.hidden_size)
-        return out, state
+        return unroll_regularised(cell, x, state, lengths, rec_mask=rec_mask, zoneout=zoneout)
 
     def forward(
         self,

@@ -61,6 +61,7 @@ LAYERS: dict[str, frozenset[str]] = {
     "jobs": frozenset({*_BASE, "config"}),
     "compare": frozenset({*_TRAINING_AND_BELOW, "jobs"}),
     "sweep": frozenset({*_TRAINING_AND_BELOW, "jobs"}),
+    "serving": frozenset(_TRAINING_AND_BELOW),
 }
 LAYERS["cli"] = frozenset(LAYERS)  # the command line: "everything"
 #: Gather the public API or start the program: may import anything, checked for size only.

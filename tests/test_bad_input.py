@@ -121,6 +121,9 @@ def ctx(tmp_path_factory: pytest.TempPathFactory) -> Ctx:
     lines = ["day,load"] + [f"{i},{i * 1.5}" for i in range(60)]
     lines[4] = "3,NaN"
     (data / "nan.csv").write_text("\n".join(lines) + "\n")
+    lines = ["date,temp,humidity"] + [f"d{i},{i % 30},{i % 7}" for i in range(300)]
+    lines[200] = "d199,3,high"  # line 201 of the file: one word in a numeric column
+    (data / "weather.csv").write_text("\n".join(lines) + "\n")
 
     # -- run directories that cannot be resumed --------------------------------------------
     unfinished = runs / "unfinished-20000101-000000"
@@ -184,7 +187,44 @@ class Plugin:
         )
 
 
+_PLAIN_CELL = """
+import torch
+from torch import nn
+
+class Plain(nn.Module):
+    def __init__(self, input_size, hidden_size, dt=0.1):
+        super().__init__()
+        self.input_size, self.hidden_size, self.dt = input_size, hidden_size, dt
+        self.lin = nn.Linear(input_size + hidden_size, hidden_size)
+
+    def initial_state(self, batch_size, *, device=None, dtype=None):
+        return torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype)
+
+    def forward(self, x, h):
+        h = h + self.dt * torch.tanh(self.lin(torch.cat([x, h], 1)))
+        return h, h
+"""
+
+_STATELESS_CELL = """
+import torch
+from torch import nn
+
+class Stateless(nn.Module):
+    def __init__(self, input_size, hidden_size):
+        super().__init__()
+        self.input_size, self.hidden_size = input_size, hidden_size
+        self.lin = nn.Linear(input_size + hidden_size, hidden_size)
+
+    def forward(self, x, h):
+        h = torch.tanh(self.lin(torch.cat([x, h], 1)))
+        return h, h
+"""
+
 WIDE = Plugin("wide-cells", "widecell", "bad_input_wide", _WIDE_CELL, "Wide")
+PLAIN = Plugin("plain-cells", "plaincell", "bad_input_plain", _PLAIN_CELL, "Plain")
+STATELESS = Plugin(
+    "stateless-cells", "statelesscell", "bad_input_stateless", _STATELESS_CELL, "Stateless"
+)
 DOUBLE = Plugin("double-cells", "doublecell", "bad_input_double", _DOUBLE_CELL, "Double")
 
 
@@ -350,6 +390,43 @@ CASES: list[Case] = [
         also=(f"'{DOUBLE.distribution}'", "float64"),
         plugin=DOUBLE,
     ),
+    _cli(
+        "cells-show-option-wrong-type",
+        lambda c: ["cells", "show", "lstm", "--cell-opt", "bias=maybe"],
+        "option bias='maybe'",
+        "must be true or false",
+    ),
+    _cli(
+        "plugin-option-semicolons",
+        lambda c: [
+            "compare",
+            "--cells",
+            f"{PLAIN.name}[dt=0.034;gamma=1.3]",
+            "--max-steps",
+            "1",
+            "--out",
+            str(c.runs / "comparison"),
+        ],
+        f"cell '{PLAIN.name}': option dt='0.034;gamma=1.3' must be a number",
+        "separated by commas",
+        plugin=PLAIN,
+    ),
+    _cli(
+        "plugin-without-initial-state-show",
+        lambda c: ["cells", "show", STATELESS.name],
+        f"cell '{STATELESS.name}' breaks seqlab's cell contract",
+        f"seqlab cells check {STATELESS.name}",
+        also=(f"'{STATELESS.distribution}'", "initial_state"),
+        plugin=STATELESS,
+    ),
+    _cli(
+        "plugin-without-initial-state-fit",
+        lambda c: c.fit("--cell", STATELESS.name, *TINY[:-1]),
+        "check_constructor failed",
+        f"seqlab cells check {STATELESS.name}",
+        also=(f"'{STATELESS.distribution}'", "no method initial_state"),
+        plugin=STATELESS,
+    ),
     # -- tasks and data ------------------------------------------------------------------------
     _cli(
         "task-unknown",
@@ -431,7 +508,20 @@ CASES: list[Case] = [
         "interpolate missing values",
         also=("missing (NaN) at line 5",),
     ),
+    _cli(
+        "forecast-word-in-inferred-column",
+        lambda c: c.fit("--task", "forecast", "--task-opt", f"path={c.data / 'weather.csv'}"),
+        "column 'humidity' of",
+        "Fill or interpolate",
+        also=("is not a number ('high') at line 201",),
+    ),
     # -- model, optimiser and trainer settings -------------------------------------------------
+    _cli(
+        "val-check-interval-over-an-epoch",
+        lambda c: c.fit(*TINY, "--set", "trainer.val_check_interval=50"),
+        "trainer.val_check_interval=50 is more than the 2 training batches of one epoch",
+        "--set trainer.check_val_every_n_epoch=null",
+    ),
     _cli(
         "hidden-size-zero",
         lambda c: c.fit("--hidden-size", "0"),
@@ -514,6 +604,12 @@ CASES: list[Case] = [
         "unknown config key 'optim.lrr'",
         "Did you mean 'optim.lr'",
         also=("The keys of 'optim' are:",),
+    ),
+    _cli(
+        "set-key-named-as-elsewhere",
+        lambda c: c.fit("--set", "optim.learning_rate=0.1"),
+        "unknown config key 'optim.learning_rate'",
+        "Did you mean 'optim.lr'",
     ),
     _cli(
         "set-wrong-type",

@@ -12,6 +12,7 @@ from seqlab.training import fit
 REPO = Path(__file__).resolve().parents[1]
 PRESETS = sorted((REPO / "configs").glob("*.yaml"))
 SHAKESPEARE = REPO.parent / "shared" / "data" / "tinyshakespeare.txt"
+TATOEBA = REPO.parent / "shared" / "data" / "eng-fra-tatoeba-5k.tsv"
 
 # Keep each run to a couple of steps and a couple of evaluation batches.
 TINY = [
@@ -36,6 +37,10 @@ def test_every_task_has_a_preset():
         "text-sentiment.yaml",
         "charlm-shakespeare.yaml",
         "forecast-sunspots.yaml",
+        "addition.yaml",
+        "dates.yaml",
+        "reverse-sort.yaml",
+        "translate-tatoeba.yaml",
     } <= names
 
 
@@ -61,7 +66,13 @@ def test_preset_runs_a_couple_of_steps(preset, tmp_path, monkeypatch):
             corpus.write_text("the quick brown fox jumps over the lazy dog. " * 400)
             overrides.append(f"task.options.path={corpus}")
         cfg = resolve_config(preset, overrides=overrides)
-    if cfg.task.name in ("adding", "copy"):  # generated data: make less of it
+    if cfg.task.name == "translate" and not TATOEBA.exists():  # nor this shared file
+        pairs = tmp_path / "pairs.tsv"
+        pairs.write_text("".join(f"I am {n}.\tJe suis {n}.\tCC-BY\n" for n in range(200)))
+        overrides.append(f"task.options.path={pairs}")
+        cfg = resolve_config(preset, overrides=overrides)
+    if cfg.task.name in ("adding", "copy", "addition", "dates", "reverse", "sort"):
+        # generated data: make less of it
         cfg = resolve_config(
             preset,
             overrides=[

@@ -1,11 +1,20 @@
 """Faults, with real processes and real signals.
 
-Every test here runs ``python -m seqlab ...`` in a subprocess and does to it what happens
+All tests but one run ``python -m seqlab ...`` in a subprocess and do to it what happens
 to real runs: SIGKILL in the middle of an epoch, SIGKILL of a whole ``seqlab compare``
-process group, a file-size limit that makes checkpoint writes fail (EFBIG, as a full disk
-does), Ctrl-C (SIGINT), and a second ``--resume`` of a run that is still being trained.
-The interrupted runs must then finish exactly like an uninterrupted run with the same
-seed (bit-identical on CPU; compared here to 1e-6 relative).
+process group, a real file-size limit (``RLIMIT_FSIZE``) that makes the kernel fail
+checkpoint writes (EFBIG, as a full disk does), Ctrl-C (SIGINT), and a second
+``--resume`` of a run that is still being trained. The interrupted runs must then finish
+exactly like an uninterrupted run with the same seed (bit-identical on CPU; compared here
+to 1e-6 relative).
+
+The exception is ``test_unwritable_checkpoint_directory_keeps_the_previous_checkpoint``:
+it runs ``fit`` in this process and *simulates* a full disk (ENOSPC, by patching the
+checkpoint module's ``open`` with a file that accepts only so many bytes, as the kernel
+does) and a read-only directory (EROFS, by patching ``os.replace``). A real full or
+read-only file system needs a mount, which an unprivileged test cannot make, and a
+read-only directory (``chmod``) does not stop root, which containers and many CI jobs run
+as; the real-kernel counterpart of the full disk is the file-size-limit test.
 """
 
 from __future__ import annotations
@@ -529,6 +538,7 @@ class _FullDisk(io.FileIO):
 def test_unwritable_checkpoint_directory_keeps_the_previous_checkpoint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: str, hidden: int
 ) -> None:
+    """In-process, with the fault simulated (see the module docstring): ENOSPC and EROFS."""
     flags = {
         "model.hidden_size": hidden,
         "task.batch_size": 32,

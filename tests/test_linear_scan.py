@@ -96,22 +96,34 @@ def _run(cell, x, h0, lengths=None):
     return cell.forward_sequence(x, h0, lengths)
 
 
-@pytest.fixture(params=[None, 3 * 5], ids=["one-segment", "segments-of-3-steps"])
-def segment_elements(request, monkeypatch):
-    """Also run with tiny segments (B·S·H = 15 → S = 16 steps minimum, forced below)."""
-    if request.param is not None:
+def use_segments(monkeypatch: pytest.MonkeyPatch, steps: int | None) -> None:
+    """Make the blocked scan run in segments of ``steps`` (``None``: its own choice).
+
+    Segments apply to the blocked scan only: the log scan always takes the whole
+    sequence, so it is run once, not once per segment size."""
+    if steps is not None:
         monkeypatch.setattr(
-            _scan, "segment_steps", lambda method, b, w, steps: 3 if method == "blocked" else steps
+            _scan, "segment_steps", lambda method, b, w, t: steps if method == "blocked" else t
         )
-    return request.param
+
+
+SCANS = [("blocked", None), ("blocked", 3), ("log", None)]
+SCAN_IDS = ["blocked", "blocked-segments-of-3-steps", "log"]
+
+
+@pytest.fixture(params=SCANS, ids=SCAN_IDS)
+def scan(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The scan method, the blocked one also with tiny segments (forced to 3 steps)."""
+    method, segment_steps = request.param
+    use_segments(monkeypatch, segment_steps)
+    return method
 
 
 @pytest.mark.parametrize("name", CELLS)
-@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("steps", [1, 2, 5, 16, 17, 50])
-def test_forward_sequence_equals_stepping_in_float64(name, method, steps, segment_elements):
+def test_forward_sequence_equals_stepping_in_float64(name, scan, steps):
     torch.manual_seed(steps)
-    cell = create_cell(name, 3, 5, scan=method).double()
+    cell = create_cell(name, 3, 5, scan=scan).double()
     x = torch.randn(4, steps, 3, dtype=torch.float64, requires_grad=True)
     h0 = torch.rand(4, 5, dtype=torch.float64, requires_grad=True)
     ref, ref_last = unroll(cell, x, h0)
@@ -126,11 +138,10 @@ def test_forward_sequence_equals_stepping_in_float64(name, method, steps, segmen
 
 
 @pytest.mark.parametrize("name", CELLS)
-@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("split", [1, 7, 20, 39])
-def test_state_carried_across_chunks_equals_one_pass(name, method, split, segment_elements):
+def test_state_carried_across_chunks_equals_one_pass(name, scan, split):
     torch.manual_seed(split)
-    cell = create_cell(name, 3, 5, scan=method).double()
+    cell = create_cell(name, 3, 5, scan=scan).double()
     x = torch.randn(4, 40, 3, dtype=torch.float64, requires_grad=True)
     whole, whole_last = _run(cell, x, None)
     first, mid = _run(cell, x[:, :split], None)
@@ -145,11 +156,17 @@ def test_state_carried_across_chunks_equals_one_pass(name, method, split, segmen
 
 
 # SRU's b = (1 - f) W x can be negative, so it has the blocked scan only
-LENGTH_CASES = [(n, m) for n in CELLS for m in METHODS] + [("sru-linear", "blocked")]
+LENGTH_CASES = [(n, *s) for n in CELLS for s in SCANS] + [
+    ("sru-linear", "blocked", None),
+    ("sru-linear", "blocked", 3),
+]
 
 
-@pytest.mark.parametrize(("name", "method"), LENGTH_CASES)
-def test_variable_lengths_freeze_the_state_and_zero_the_outputs(name, method, segment_elements):
+@pytest.mark.parametrize(("name", "method", "segment_steps"), LENGTH_CASES)
+def test_variable_lengths_freeze_the_state_and_zero_the_outputs(
+    name, method, segment_steps, monkeypatch
+):
+    use_segments(monkeypatch, segment_steps)
     if name == "sru-linear":
         cell = create_cell("sru", 3, 5, recurrent_vectors=False).double()
     else:
@@ -173,7 +190,9 @@ def test_variable_lengths_freeze_the_state_and_zero_the_outputs(name, method, se
     assert (out - ref).abs().max() < 1e-12 and (final - ref_final).abs().max() < 1e-12
 
 
-def test_sru_linear_scan_equals_stepping_across_segments(segment_elements):
+@pytest.mark.parametrize("segment_steps", [None, 3], ids=["own-segments", "segments-of-3-steps"])
+def test_sru_linear_scan_equals_stepping_across_segments(segment_steps, monkeypatch):
+    use_segments(monkeypatch, segment_steps)
     cell = create_cell("sru", 5, 5, recurrent_vectors=False, highway_scale=1.7).double()
     x = torch.randn(3, 23, 5, dtype=torch.float64, requires_grad=True)
     c0 = torch.randn(3, 5, dtype=torch.float64)

@@ -102,8 +102,13 @@ def test_metric_the_model_cannot_compute_is_a_config_error():
 
 
 def test_bidirectional_language_model_is_refused():
-    with pytest.raises(ConfigError, match="bidirectional"):
+    with pytest.raises(ConfigError) as caught:
         build_model(model_cfg(bidirectional=True), OptimConfig(), info("language_model"))
+    assert str(caught.value) == (
+        "model.bidirectional cannot be used with a language model: the backward direction "
+        "would read the very tokens the model must predict. Drop --bidirectional (or set "
+        "model.bidirectional=false)."
+    )
 
 
 # -- pooling and masking ------------------------------------------------------------------------
@@ -399,6 +404,14 @@ def test_generate_rejects_bad_arguments():
         model.generate([], 3)
     with pytest.raises(ConfigError, match="ids must lie"):
         model.generate([99], 3)
+
+
+def test_top_k_beyond_the_vocabulary_is_refused():
+    model = build_model(model_cfg(), OptimConfig(), info("language_model"))
+    vocab = model.info.num_outputs
+    assert len(model.generate([5], 3, top_k=vocab)) == 3  # every token: allowed
+    with pytest.raises(ConfigError, match=rf"top_k={vocab + 1} is more than the model's {vocab}"):
+        model.generate([5], 3, top_k=vocab + 1)
 
 
 def test_top_k_one_is_greedy():

@@ -1,4 +1,4 @@
-"""Sweeps: reading, grid/random plans, value formatting, local runs (a fake fit), W&B registration."""
+"""Sweeps: reading, grid/random plans, value formatting, local runs (a fake fit, and one real grid), W&B registration."""
 
 from __future__ import annotations
 
@@ -558,3 +558,64 @@ def test_sweep_runs_on_the_slurm_launcher(tmp_path: Path, fake_fit: list[str]) -
     assert (out / "submitit").is_dir()
     with pytest.raises(ConfigError, match="Did you mean 'slurm'"):
         sw.run_local(spec, out, command=fake_fit, launcher="slrm")
+
+
+@pytest.mark.slow
+def test_real_two_run_grid_through_the_sweep_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``seqlab sweep --local`` running the real ``python -m seqlab fit`` twice (no fake)."""
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # two runs at a time on a small machine
+    fixed = {
+        "task.name": "adding",
+        "task.options.seq_len": 6,
+        "task.options.n_train": 64,
+        "task.options.n_val": 16,
+        "task.options.n_test": 16,
+        "task.batch_size": 16,
+        "model.hidden_size": 4,
+        "trainer.max_steps": 4,
+        "trainer.max_epochs": None,
+        "trainer.num_sanity_val_steps": 0,
+        "log.logger": "csv",
+    }
+    grid = {
+        "name": "real-grid",
+        "method": "grid",
+        "metric": {"name": "val_mse", "goal": "minimize"},
+        "parameters": {
+            "model.cell": {"values": ["rnn", "gru"]},
+            **{key: {"value": value} for key, value in fixed.items()},
+        },
+    }
+    out = tmp_path / "out"
+    code = main(
+        ["sweep", str(_write(tmp_path, grid)), "--local", "--out", str(out), "--workers", "2"]
+    )
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    with open(out / "summary.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["run"], r["status"], r["model.cell"]) for r in rows] == [
+        ("run-000", "ok", "rnn"),
+        ("run-001", "ok", "gru"),
+    ]
+    for row in rows:
+        run_dir = Path(row["run_dir"])
+        assert run_dir.parent == out / row["run"]
+        # what seqlab fit itself wrote: the swept value reached it, and the table shows its numbers
+        config = yaml.safe_load((run_dir / "config.yaml").read_text())
+        assert config["model"]["cell"] == row["model.cell"]
+        assert config["model"]["hidden_size"] == 4
+        summary = json.loads((run_dir / "summary.json").read_text())
+        assert summary["global_step"] == 4
+        assert float(row["val_mse"]) == pytest.approx(summary["metrics"]["val_mse"])
+        assert float(row["test_mse"]) == pytest.approx(summary["metrics"]["test_mse"])
+        assert int(row["parameters"]) == summary["parameters"]["total"]
+        assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+    rnn, gru = (int(r["parameters"]) for r in rows)
+    # hidden 4, input 2: the GRU's three gates have three times the RNN's recurrent weights
+    assert gru - rnn == 2 * (4 * 2 + 4 * 4 + 2 * 4)
+    best = min(rows, key=lambda r: float(r["val_mse"]))
+    assert f"Best: **{best['run']}**" in (out / "summary.md").read_text()

@@ -592,7 +592,7 @@ def test_cli_lists_tasks_and_shows_one(monkeypatch, capsys):
     assert "seq_len=50" in out and "built-in" in out and "language_model" in out
     assert main(["tasks", "show", "adding", "-o", "seq_len=20", "-o", "n_train=64"]) == 0
     out = capsys.readouterr().out
-    assert "(32, 20, 2) float32" in out and "always predict 1" in out
+    assert "(64, 20, 2) float32" in out and "always predict 1" in out
     assert main(["tasks", "show", "ucr", "--no-setup"]) == 0
     assert "GunPoint" in capsys.readouterr().out
     assert main(["tasks", "show", "adding", "-o", "seq_len=0"]) == 2

@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -475,24 +474,58 @@ def test_sync_hint_names_the_offline_run(offline_run) -> None:
     assert wandb_run_id(offline_run["run_dir"]) == run.run_id
 
 
+def _flat(tree: dict, prefix: str = "") -> dict:
+    """``{"a": {"b": 1}}`` → ``{"a.b": 1}``: wandb's JSON dump and seqlab's reader nest alike."""
+    out: dict = {}
+    for key, value in tree.items():
+        name = f"{prefix}.{key}" if prefix else key
+        if isinstance(value, dict) and value:
+            out.update(_flat(value, name))
+        else:
+            out[name] = value
+    return out
+
+
+def _wandb_executable() -> Path:
+    """wandb's own command, installed beside this interpreter (wandb is a hard dependency)."""
+    bin_dir = Path(sys.executable).parent
+    found = [bin_dir / name for name in ("wandb", "wandb.exe") if (bin_dir / name).is_file()]
+    assert found, f"wandb's command is not beside {sys.executable}; is wandb installed?"
+    return found[0]
+
+
 def test_reader_agrees_with_wandb_leet_inspect(offline_run) -> None:
-    wandb_cli = shutil.which("wandb")
-    if wandb_cli is None:
-        pytest.skip("the wandb command is not on PATH")
+    """seqlab's ``.wandb`` reader against wandb's own (``wandb leet inspect --json``)."""
     run = offline_run["run"]
     out = subprocess.run(
-        [wandb_cli, "leet", "inspect", "--json", str(run.path)],
+        [str(_wandb_executable()), "leet", "inspect", "--json", str(run.path)],
         capture_output=True,
         text=True,
         timeout=60,
         check=True,
     ).stdout
     records = [json.loads(line) for line in out.splitlines() if line.strip()]
-    history = [r["history"]["item"] for r in records if r["type"] == "history"]
-    assert [h.get("val_loss") for h in history] == [h.get("val_loss") for h in run.history]
-    assert [h.get("trainer/global_step") for h in history] == [
-        h.get("trainer/global_step") for h in run.history
-    ]
+    config: dict = {}
+    summary: dict = {}
+    for record in records:
+        body = record.get(record["type"], {})
+        if record["type"] == "run":
+            config.update(body.get("config", {}).get("update", {}))
+        elif record["type"] in ("config", "summary"):
+            target = config if record["type"] == "config" else summary
+            target.update(body.get("update", {}))
+            for key in body.get("remove", []) or []:
+                target.pop(key, None)
+    config.pop("_wandb", None)
+    history = [_flat(r["history"]["item"]) for r in records if r["type"] == "history"]
+
+    assert len(history) == len(run.history) > 4
+    assert history == [_flat(row) for row in run.history]
+    assert [h["trainer/global_step"] for h in history if "val_loss" in h] == [3, 7]
+    assert _flat(config) == _flat(run.config)
+    assert config["model"]["cell"] == "lstm" and config["optim"]["lr"] == 0.01
+    assert _flat(summary) == _flat(run.summary)
+    assert summary["val_loss"] == run.metric("val_loss")[-1][1]
 
 
 def test_samples_from_seqlabs_language_model_are_reproducible_and_leave_the_rng_alone(

@@ -157,6 +157,7 @@ def test_fit_writes_a_complete_run_directory(tmp_path):
         "checkpoints",
         "config.yaml",
         "metrics.csv",
+        "segments.jsonl",
         "summary.json",
     ]
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]

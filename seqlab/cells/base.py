@@ -12,6 +12,14 @@ A *cell* is any ``torch.nn.Module`` that:
   over a batch-first sequence ``x`` (B, T, input_size), with ``outputs`` (B, T, hidden_size)
   and, given ``lengths`` (B,), the final state taken at each sequence's last valid step.
   seqlab calls it instead of stepping when present (fused kernels, parallel scans).
+- optionally has the pair ``input_projection(x) -> p`` and
+  ``forward_projected(p_t, state) -> (h_t, new_state)``: the part of the step that reads
+  only the input, done for all steps at once (``x`` (B, T, input_size) to ``p``
+  (B, T, P), typically one large matmul, as cuDNN and haste split the work), and the rest
+  of the step, reading ``p_t = p[:, t]`` (B, P) instead of ``x_t``. ``forward_projected(
+  input_projection(x)[:, t], state)`` must equal ``forward(x[:, t], state)``. When a cell
+  has both, seqlab's stepping (eager and compiled) uses them; ``forward`` stays the
+  reference.
 
 A plugin cell need not import seqlab. Subclassing :class:`Cell` only saves writing
 ``initial_state`` and gives a readable ``repr`` and metadata used by ``seqlab cells``.

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from seqlab.cells.contract_options import typed_options
 from seqlab.errors import ConfigError, did_you_mean
 
 #: Default sizes of the cells built by the checks: distinct small primes, so a swapped
@@ -105,6 +106,7 @@ def resolve(cell: Any, input_size: int, hidden_size: int, options: dict[str, Any
                 f"the conformance checks need a positive integer {name}, got {value!r}."
             )
     _reject_unknown_options(label, cls, options)
+    options = typed_options(cls, label, options)  # a value that does not fit is the caller's
     if options:
         _reject_invalid_options(label, cls, input_size, hidden_size, options)
     return CellUnderTest(label, cls, input_size, hidden_size, dict(options))
@@ -182,7 +184,8 @@ def run_check(
             raise CheckFailed(
                 f"{name} failed for {target.describe()}: the cell raised "
                 f"{type(exc).__name__}: {exc} while {target.stage}. Fix the cell so that it "
-                f"follows the contract in docs/plugins.md (traceback chained below)."
+                f"follows the contract in docs/plugins.md (the cell's traceback is chained to "
+                f"this error; the seqlab command shows it with --traceback or SEQLAB_DEBUG=1)."
             ) from exc
         finally:
             torch.set_num_threads(threads)

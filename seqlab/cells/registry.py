@@ -9,7 +9,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from seqlab.errors import ConfigError, PluginError
+from seqlab.cells.contract_options import typed_options
+from seqlab.errors import ConfigError, PluginError, did_you_mean
 from seqlab.plugin_registry import Registry, Source
 
 GROUP = "seqlab.cells"
@@ -61,7 +62,14 @@ def list_cells(pattern: str = "*") -> list[str]:
 def create_cell(
     name: str | type[nn.Module], input_size: int, hidden_size: int, **options: Any
 ) -> nn.Module:
-    """Build a cell by registry name (or class) with ``options``; bad options name the fix."""
+    """Build a cell by registry name (or class) with ``options``; bad options name the fix.
+
+    Each option is checked against its constructor parameter (its annotation, else its
+    default's type; see :mod:`seqlab.cells.contract_options`), so ``bias="maybe"`` for a
+    ``bool`` or ``dt="0.1;gamma=2"`` for a float default is a
+    :class:`~seqlab.errors.ConfigError` naming the option, and ``"0.5"`` reaches a float
+    option as ``0.5``.
+    """
     cls = get_cell(name) if isinstance(name, str) else name
     label = name if isinstance(name, str) else cls.__name__
     try:
@@ -81,22 +89,32 @@ def create_cell(
             ]
             unknown = [k for k in options if k not in known]
             if unknown:
-                from seqlab.errors import did_you_mean
-
                 hint = did_you_mean(unknown[0], known)
                 raise ConfigError(
                     f"cell '{label}' has no option {', '.join(repr(u) for u in unknown)}.{hint} "
                     f"Its options are: {', '.join(known) or '(none)'}."
                 )
+    options = typed_options(cls, label, options)
     try:
         return cls(input_size, hidden_size, **options)
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"cell '{label}' rejected its options {options!r}: {exc}") from exc
+    except Exception as exc:  # a bug of the cell, not of the caller
+        if not isinstance(name, str):
+            raise
+        stage = f"being built as Cls({input_size}, {hidden_size}, **{options!r})"
+        raise PluginError(broken_cell_message(name, cell_source(name), stage, exc)) from exc
 
 
 @dataclass(frozen=True)
 class CellInfo:
-    """What ``seqlab cells`` shows about one cell at given sizes."""
+    """What ``seqlab cells`` shows about one cell at given sizes.
+
+    ``reference`` is the class attribute of that name (``""`` without one: a plain
+    ``nn.Module`` may set it too); ``state_shapes`` are the shapes ``initial_state(1)``
+    returns; ``flops_per_step`` counts one step's matrix products (``None`` when the
+    cell cannot be run under torch's FLOP counter).
+    """
 
     name: str
     source: Source
@@ -136,18 +154,45 @@ def flops_per_step(cell: nn.Module, batch: int = 1) -> int | None:
 
 
 def cell_info(name: str, input_size: int = 32, hidden_size: int = 128, **options: Any) -> CellInfo:
-    """Source, parameter count, FLOPs per step and state shapes of cell ``name``."""
+    """Source, parameter count, FLOPs per step and state shapes of cell ``name``.
+
+    Raises :class:`~seqlab.errors.PluginError` naming the cell and its distribution when
+    the cell cannot be built with its defaults or breaks the contract on the way (no
+    ``initial_state``, say); bad ``options`` are a :class:`~seqlab.errors.ConfigError`.
+    """
     cls = get_cell(name)
+    source = REGISTRY.source(name)
     cell = create_cell(name, input_size, hidden_size, **options)
+    stage = "calling initial_state(1)"
+    try:
+        shapes = _state_shapes(cell, 1)
+    except Exception as exc:
+        raise PluginError(broken_cell_message(name, source, stage, exc)) from exc
     return CellInfo(
         name=name,
-        source=REGISTRY.source(name),
+        source=source,
         cls=cls,
         parameters=count_parameters(cell),
-        state_shapes=_state_shapes(cell, 1),
+        state_shapes=shapes,
         has_forward_sequence=callable(getattr(cell, "forward_sequence", None)),
         reference=getattr(cls, "reference", "") or "",
         flops_per_step=flops_per_step(cell),
+    )
+
+
+def broken_cell_message(name: str, source: Source, stage: str, exc: BaseException) -> str:
+    """One paragraph: cell ``name`` (from ``source``) raised ``exc`` while ``stage``."""
+    origin = (
+        "the built-in cell"
+        if source.builtin
+        else f"the cell from '{source.distribution}' "
+        f"{source.version} (entry point '{source.entry_point}')"
+    )
+    owner = "seqlab's authors" if source.builtin else f"the authors of '{source.distribution}'"
+    return (
+        f"cell '{name}' breaks seqlab's cell contract: {origin} raised "
+        f"{type(exc).__name__}: {exc} while {stage}. Run `seqlab cells check {name}` for "
+        f"the full report and send it to {owner}; meanwhile pick another cell."
     )
 
 

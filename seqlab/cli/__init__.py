@@ -2,13 +2,17 @@
 
 Each module of this package adds its commands to :data:`app` when imported; errors a user
 can fix (:class:`seqlab.errors.SeqlabError`) become one paragraph on stderr and exit 2.
+``--traceback`` anywhere on the command line (or ``SEQLAB_DEBUG=1`` in the environment)
+adds the error's traceback, with the exceptions chained to it, after that paragraph.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 import sys
+import traceback
 import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -46,7 +50,15 @@ def _exception_classes() -> tuple[tuple[type[BaseException], ...], tuple[type[Ba
 
 _CLICK_ERRORS, _ABORTS = _exception_classes()
 
-__all__ = ["app", "build_app", "console", "err_console", "main"]
+__all__ = ["DEBUG_ENV", "TRACEBACK_FLAG", "app", "build_app", "console", "err_console", "main"]
+
+DEBUG_ENV = "SEQLAB_DEBUG"
+TRACEBACK_FLAG = "--traceback"
+
+
+def debugging() -> bool:
+    """Whether tracebacks are wanted (``--traceback`` given, or ``SEQLAB_DEBUG=1``)."""
+    return os.environ.get(DEBUG_ENV, "").strip().lower() not in ("", "0", "false", "no")
 
 
 def _import_commands() -> None:
@@ -73,25 +85,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     _import_commands()
     warnings.formatwarning = _format_warning
     args = list(sys.argv[1:] if argv is None else argv)
+    wanted = TRACEBACK_FLAG in args[: args.index("--") if "--" in args else len(args)]
+    previous = os.environ.get(DEBUG_ENV)
+    if wanted:
+        args.remove(TRACEBACK_FLAG)
+        os.environ[DEBUG_ENV] = "1"  # read by the commands that can show more
+    try:
+        code = _run(args)
+    finally:
+        if wanted and previous is None:
+            del os.environ[DEBUG_ENV]
+        elif wanted:
+            os.environ[DEBUG_ENV] = previous
+    if argv is None:
+        sys.exit(code)
+    return code
+
+
+def _run(args: list[str]) -> int:
     try:
         rv = app(args=args, prog_name="seqlab", standalone_mode=False)
     except SeqlabError as exc:
         label = "[bold yellow]interrupted:" if isinstance(exc, Interrupted) else "[bold red]error:"
         err_console.print(f"{label}[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        code = exc.exit_code
+        if debugging():
+            err_console.print()
+            err_console.print(
+                escape("".join(traceback.format_exception(exc))), highlight=False, soft_wrap=True
+            )
+        return exc.exit_code
     except _CLICK_ERRORS as exc:
         exc.show()
-        code = exc.exit_code
+        return exc.exit_code
     except _ABORTS:
         err_console.print("Aborted.")
-        code = 130
+        return 130
     except KeyboardInterrupt:
         err_console.print("Interrupted.")
-        code = 130
+        return 130
     except typer.Exit as exc:
-        code = exc.exit_code
-    else:
-        code = rv if isinstance(rv, int) else 0
-    if argv is None:
-        sys.exit(code)
-    return code
+        return exc.exit_code
+    return rv if isinstance(rv, int) else 0

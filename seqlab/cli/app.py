@@ -6,16 +6,42 @@ import typer
 from rich.console import Console
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from seqlab.version import __version__
+
+        typer.echo(f"seqlab {__version__}")
+        raise typer.Exit()
+
+
+def _options(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print seqlab's version and exit.",
+    ),
+) -> None:
+    """seqlab: recurrent cells, trained, tracked and compared."""
+
+
 def new_app() -> typer.Typer:
     """An empty ``seqlab`` application (commands are added by the modules of this package)."""
-    return typer.Typer(
+    app = typer.Typer(
         name="seqlab",
-        help="seqlab: recurrent cells, trained, tracked and compared.",
+        help=(
+            "seqlab: recurrent cells, trained, tracked and compared. Add --traceback (or "
+            "SEQLAB_DEBUG=1) to any command to see an error's traceback."
+        ),
         no_args_is_help=True,
-        add_completion=False,
+        # `seqlab --install-completion` / `--show-completion` (bash, zsh, fish, PowerShell).
+        add_completion=True,
         pretty_exceptions_enable=False,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
+    app.callback()(_options)
+    return app
 
 
 app = new_app()

@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from seqlab.cli.app import app, console, parse_key_values
+from seqlab.cli.tables import Column, fitted_table
 
 cells_app = typer.Typer(
     help="The available cells (built-in and plugins): a table; `show NAME`; `check NAME`.",
@@ -30,38 +31,62 @@ def _fmt_int(n: int | None) -> str:
     return f"{n / 1e6:.2f}M" if n >= 1_000_000 else f"{n:,}"
 
 
-def cells_table(pattern: str = "*", input_size: int = 32, hidden_size: int = 128) -> Table:
-    """The rich table of every cell matching ``pattern`` at the given sizes.
+_CELL_COLUMNS = (
+    Column("name"),
+    Column("source"),
+    Column("params", justify="right", importance=1),
+    Column("FLOPs/step", justify="right", importance=5),
+    Column("state", importance=2),
+    Column("forward_sequence", importance=4),
+    Column("reference", wrap=True, importance=3),
+)
 
-    Broken plugins are reported as warnings and left out; the others are still listed.
+
+def cells_rows(pattern: str, input_size: int, hidden_size: int) -> list[list[str]]:
+    """One row per cell matching ``pattern`` (:data:`_CELL_COLUMNS`' order).
+
+    A cell that cannot be loaded or described keeps its row, marked broken, and the
+    reason is a warning naming the cell and its distribution; the others are still listed.
     """
     from seqlab.cells import REGISTRY, cell_info
 
-    table = Table(title=f"seqlab cells (input {input_size}, hidden {hidden_size})")
-    for col in ("name", "source", "params", "FLOPs/step", "state", "forward_sequence", "reference"):
-        table.add_column(
-            col,
-            justify="right" if col in ("params", "FLOPs/step") else "left",
-            # names and sources are what people copy: never cut them; references may wrap
-            no_wrap=col in ("name", "source", "params", "FLOPs/step"),
-        )
+    rows = []
     for name in REGISTRY.names(pattern):
         try:
             info = cell_info(name, input_size, hidden_size)
         except Exception as exc:  # a plugin that fails must not hide the others
             warnings.warn(str(exc), stacklevel=1)
+            source = " / ".join(str(s) for s in REGISTRY.sources(name)) or "?"
+            rows.append([name, source, "—", "—", "BROKEN", "—", "broken: see the warning above"])
             continue
         state = " ".join("×".join(str(d) for d in shape[1:]) for shape in info.state_shapes)
-        table.add_row(
-            name,
-            str(info.source),
-            _fmt_int(info.parameters),
-            _fmt_int(info.flops_per_step),
-            state,
-            "yes" if info.has_forward_sequence else "no",
-            info.reference,
+        rows.append(
+            [
+                name,
+                str(info.source),
+                _fmt_int(info.parameters),
+                _fmt_int(info.flops_per_step),
+                state,
+                "yes" if info.has_forward_sequence else "no",
+                info.reference,
+            ]
         )
-    return table
+    return rows
+
+
+def cells_table(
+    pattern: str = "*", input_size: int = 32, hidden_size: int = 128, width: int | None = None
+) -> Table:
+    """The rich table of every cell matching ``pattern`` at the given sizes, fitted to
+    ``width`` characters (default: the console's): the columns that do not fit are left
+    out (named in the caption), no word is split. Broken cells are rows marked broken."""
+    return fitted_table(
+        _CELL_COLUMNS,
+        cells_rows(pattern, input_size, hidden_size),
+        console.width if width is None else width,
+        title=f"seqlab cells (input {input_size}, hidden {hidden_size})",
+        hint="`seqlab cells show NAME` shows everything about one cell",
+    )
 
 
 @cells_app.callback(invoke_without_command=True)
@@ -150,12 +175,14 @@ def show_cell(name: str, input_size: int, hidden_size: int, options: dict[str, A
     console.print(escape(equations or doc or "(none documented)"), highlight=False)
     console.print()
     helps = option_help(cls.__doc__ or "")
-    table = Table(title="options", title_justify="left")
-    for col in ("option", "type", "default", "meaning"):
-        table.add_column(col, overflow="fold")
-    for opt, kind, default in cell_options(cls):
-        table.add_row(opt, escape(kind), escape(default), escape(helps.get(opt, "")))
-    console.print(table)
+    rows = [[opt, kind, default, helps.get(opt, "")] for opt, kind, default in cell_options(cls)]
+    columns = (
+        Column("option"),
+        Column("type", wrap=True),
+        Column("default"),
+        Column("meaning", wrap=True),
+    )
+    console.print(fitted_table(columns, rows, console.width, title="options"))
     names = getattr(cls, "state_names", None)
     state = ", ".join(
         (f"{names[i]} " if names and len(names) == len(info.state_shapes) else "")
@@ -242,6 +269,8 @@ def check(
     for r in failed:
         console.print(f"\n[bold red]{r.check}[/]", highlight=False)
         console.print(escape(r.message), highlight=False, soft_wrap=True)
+        if r.status == "failed":
+            _print_traceback(r.check, name, input_size, hidden_size, options)
     counts = {s: sum(r.status == s for r in results) for s in _STYLE}
     console.print(
         "\n" + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + f" ({len(results)} checks).",
@@ -249,6 +278,25 @@ def check(
     )
     if failed:
         raise typer.Exit(1)
+
+
+def _print_traceback(
+    check: str, name: str, input_size: int, hidden_size: int, options: dict[str, Any]
+) -> None:
+    """With ``--traceback`` (or ``SEQLAB_DEBUG=1``): run the failed ``check`` again and print
+    its traceback, with the cell's own exception chained to it."""
+    import traceback
+
+    from seqlab.cli import debugging
+    from seqlab.testing import get_check
+
+    if not debugging():
+        return
+    try:
+        get_check(check)(name, input_size=input_size, hidden_size=hidden_size, **options)
+    except AssertionError as exc:
+        text = "".join(traceback.format_exception(exc))
+        console.print(escape(text), highlight=False, soft_wrap=True)
 
 
 __all__ = [

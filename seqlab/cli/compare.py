@@ -13,6 +13,7 @@ from rich.table import Table
 
 from seqlab.cli.app import console, err_console
 from seqlab.cli.options import ConfigArgs, ConfigBlock, RunnerArgs, RunnerBlock, schema_command
+from seqlab.cli.tables import Column, fitted_table
 from seqlab.errors import Interrupted
 
 # Keys every run gets from the comparison itself: its cell (--cells), seed (--seeds), budget
@@ -45,18 +46,32 @@ def _default_name(task: str, cells: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", f"{task}-{cells}").strip("-.")[:80] or "comparison"
 
 
-def console_table(title: str, header: list[str], rows: list[list[str]]) -> Table:
-    """The columns of ``summary_table`` named in :data:`SUMMARY_COLUMNS`."""
+def console_table(
+    title: str, header: list[str], rows: list[list[str]], width: int | None = None
+) -> Table:
+    """The columns of ``summary_table`` named in :data:`SUMMARY_COLUMNS`, fitted to ``width``
+    (default: the console's): the cell label (with its options) and the metric are always
+    shown, the other columns while they fit; no number or word is split."""
     picked = [
         next(i for i, h in enumerate(header) if fnmatch.fnmatchcase(h, pattern))
         for pattern in SUMMARY_COLUMNS
     ]
-    table = Table(title=title)
-    for i in picked:
-        table.add_column(header[i], justify="left" if i == picked[0] else "right")
-    for row in rows:
-        table.add_row(*[row[i] for i in picked])
-    return table
+    importance = {0: 0, 3: 0}  # positions in SUMMARY_COLUMNS: the cell and the metric
+    columns = [
+        Column(
+            header[i],
+            justify="left" if k == 0 else "right",
+            importance=importance.get(k, k),
+        )
+        for k, i in enumerate(picked)
+    ]
+    return fitted_table(
+        columns,
+        [[row[i] for i in picked] for row in rows],
+        console.width if width is None else width,
+        title=title,
+        hint="report.md and results.csv have every column",
+    )
 
 
 def _report(comparison: str, budget: Any, result: Any) -> None:

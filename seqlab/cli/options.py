@@ -197,8 +197,21 @@ class ConfigArgs:
             out.update({f"model.cell_options.{k}": v for k, v in self.cell_options.items()})
         return out
 
+    def use_presets(self) -> None:
+        """Read ``--config NAME`` as a shipped preset, pointed at its shipped data (the
+        task options given on the command line still win); idempotent."""
+        from seqlab.cli.configs import preset_file, shipped_data
+
+        self.config_file = preset_file(self.config_file)
+        self.task_options = {
+            **shipped_data(self.config_file, self.task_options),
+            **self.task_options,
+        }
+
     def resolve(self, base: Config | None = None, *, cell_options: bool = True) -> Config:
-        """The config: ``base`` (default: the defaults) < --config < flags < --set."""
+        """The config: ``base`` (default: the defaults) < --config (a file or a preset's
+        name) < flags < --set."""
+        self.use_presets()
         return resolve_config(
             self.config_file,
             self.layer(cell_options=cell_options),

@@ -13,6 +13,7 @@ import typer
 from rich.table import Table
 
 from seqlab.cli.app import app, console, parse_key_values
+from seqlab.cli.tables import Column, fitted_table
 
 tasks_app = typer.Typer(
     help="List the available tasks (built-in and plugins).", no_args_is_help=False
@@ -80,30 +81,77 @@ def _fmt_default(value: Any) -> str:
     )
 
 
-def tasks_table(pattern: str = "*") -> Table:
-    """The rich table of every task matching ``pattern`` (broken plugins warn, are skipped)."""
+_TASK_COLUMNS = (
+    Column("name"),
+    Column("output", importance=2),
+    Column("description", wrap=True, importance=1),
+    Column("options (defaults)", wrap=True, importance=3),
+    Column("source", importance=4),
+)
+
+
+def tasks_table(pattern: str = "*", width: int | None = None) -> Table:
+    """The rich table of every task matching ``pattern``, fitted to ``width`` characters
+    (default: the console's; columns that do not fit are left out and named, no word is
+    split). A plugin that cannot be loaded keeps its row, marked broken, and warns."""
     from seqlab.tasks import REGISTRY
 
-    table = Table(title="seqlab tasks")
-    for col in ("name", "output", "description", "options (defaults)", "source"):
-        table.add_column(col, overflow="fold")
+    rows = []
     for name in REGISTRY.names(pattern):
         try:
             cls = REGISTRY.get(name)
             source = REGISTRY.source(name)
         except Exception as exc:  # a plugin that fails must not hide the others
             warnings.warn(str(exc), stacklevel=1)
+            sources = " / ".join(str(s) for s in REGISTRY.sources(name)) or "?"
+            rows.append([name, "?", "BROKEN: see the warning above", "—", f"plugin: {sources}"])
             continue
         options = ", ".join(f"{o.name}={_fmt_default(o.default)}" for o in task_options(cls))
         kind = getattr(cls, "output_kind", None) or "?"
-        table.add_row(
-            name,
-            kind,
-            getattr(cls, "description", "") or "",
-            options or "(none)",
-            "built-in" if source.builtin else f"plugin: {source}",
+        rows.append(
+            [
+                name,
+                kind,
+                getattr(cls, "description", "") or "",
+                options or "(none)",
+                "built-in" if source.builtin else f"plugin: {source}",
+            ]
         )
-    return table
+    return fitted_table(
+        _TASK_COLUMNS,
+        rows,
+        console.width if width is None else width,
+        title="seqlab tasks",
+        hint="`seqlab tasks show NAME` shows everything about one task",
+    )
+
+
+def common_options() -> list[tuple[str, str, str, str]]:
+    """(option, type, default, meaning) of the options every task takes, with the defaults
+    ``seqlab fit`` gives them (its config's, not the task classes')."""
+    from seqlab.config import Config
+
+    config = Config()
+    return [
+        (
+            "batch_size",
+            "int",
+            str(config.task.batch_size),
+            "sequences per batch (task.batch_size, --batch-size)",
+        ),
+        (
+            "seed",
+            "int",
+            str(config.trainer.seed),
+            "seed of the data: splits, generation, shuffling (trainer.seed, --seed)",
+        ),
+        (
+            "num_workers",
+            "int",
+            str(config.task.num_workers),
+            "DataLoader worker processes (task.num_workers)",
+        ),
+    ]
 
 
 def _shape(t: Any) -> str:
@@ -122,22 +170,24 @@ def show_task(name: str, options: dict[str, Any], setup: bool = True) -> None:
         f"{getattr(cls, 'description', '')}",
         highlight=False,
     )
-    opts = Table(title="options", title_justify="left")
-    for col in ("option", "type", "default", "meaning"):
-        opts.add_column(col, overflow="fold")
-    opts.add_row("batch_size", "int", "32", "sequences per batch")
-    opts.add_row("seed", "int", "0", "seed of the data (splits, generation, shuffling)")
-    opts.add_row("num_workers", "int", "0", "DataLoader worker processes")
-    for o in task_options(cls):
-        opts.add_row(o.name, o.annotation, _fmt_default(o.default), o.help)
-    console.print(opts)
+    common = common_options()
+    rows = [list(row) for row in common]
+    rows += [[o.name, o.annotation, _fmt_default(o.default), o.help] for o in task_options(cls)]
+    columns = (
+        Column("option"),
+        Column("type", wrap=True),
+        Column("default"),
+        Column("meaning", wrap=True),
+    )
+    console.print(fitted_table(columns, rows, console.width, title="options"))
     available = getattr(cls, "available_datasets", None)
     if callable(available):
         console.print(f"datasets (dataset=NAME): {', '.join(available())}", highlight=False)
     if not setup:
         return
     start = time.perf_counter()
-    task = create_task(name, **options)
+    defaults = {option: int(default) for option, _, default, _ in common}
+    task = create_task(name, **{**defaults, **options})  # as `seqlab fit` makes it
     task.setup("fit")
     elapsed = time.perf_counter() - start
     info = task.info

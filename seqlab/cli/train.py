@@ -20,16 +20,25 @@ def _duration(seconds: float) -> str:
     return f"{minutes}m{secs:02d}s" if minutes else f"{seconds:.1f}s"
 
 
-def _fit_config(args: ConfigArgs, resume: Path | None) -> tuple[Config, Path | None]:
-    """The run's config and the run directory it continues (``--resume`` or ``run.resume``)."""
+def _fit_config(args: ConfigArgs, resume: str | None) -> tuple[Config, Path | None]:
+    """The run's config and the run directory it continues (``--resume`` or ``run.resume``;
+    ``--resume auto``: the newest unfinished run of the same experiment, if any)."""
     from seqlab.training import resume_config
+    from seqlab.training.resume import AUTO, find_unfinished_run
 
-    base = resume_config(resume, None)[1] if resume is not None else None
+    if resume == AUTO:
+        cfg = args.resolve()
+        found = find_unfinished_run(cfg)
+        if found is None:
+            return cfg, None
+        return args.resolve(resume_config(found, None, finished_ok=True)[1]), found
+    run = Path(resume) if resume is not None else None
+    base = resume_config(run, None, finished_ok=True)[1] if run is not None else None
     cfg = args.resolve(base)
-    if resume is None and cfg.run.resume:  # run.resume set in the file or by --set
-        resume = Path(cfg.run.resume)
-        cfg = args.resolve(resume_config(resume, None)[1])
-    return cfg, resume
+    if run is None and cfg.run.resume:  # run.resume set in the file or by --set
+        run = Path(cfg.run.resume)
+        cfg = args.resolve(resume_config(run, None, finished_ok=True)[1])
+    return cfg, run
 
 
 def _print_result(cfg: Config, result: Any) -> None:
@@ -57,8 +66,11 @@ def _print_result(cfg: Config, result: Any) -> None:
 @schema_command("fit", ConfigBlock(exclude=("run.resume",), positional=True))
 def fit_cmd(
     args: ConfigArgs,
-    resume: Path | None = typer.Option(
-        None, "--resume", help="Continue a run directory from its last checkpoint."
+    resume: str | None = typer.Option(
+        None,
+        "--resume",
+        help="Continue a run directory from its last checkpoint; `auto`: the newest "
+        "unfinished run of this experiment in --run-dir, else a new run.",
     ),
 ) -> None:
     """Train a model; print its result next to the task's trivial baseline.
@@ -68,9 +80,14 @@ def fit_cmd(
     metrics.csv, summary.json).
     """
     from seqlab.training import fit
+    from seqlab.training.resume import RunFinished
 
-    cfg, resume = _fit_config(args, resume)
-    result = fit(cfg, resume=resume)
+    cfg, run = _fit_config(args, resume)
+    try:
+        result = fit(cfg, resume=run)
+    except RunFinished as done:
+        console.print(str(done), highlight=False, soft_wrap=True)
+        return
     if result.is_global_zero:
         _print_result(cfg, result)
 
@@ -100,6 +117,7 @@ def _evaluate_cmd(
     limit_batches: float | None,
     quiet: bool,
     trust: bool,
+    data: Path | None,
 ) -> None:
     from seqlab.training import evaluate, load_checkpoint
 
@@ -119,6 +137,7 @@ def _evaluate_cmd(
         devices=devices,
         limit_batches=limit,
         quiet=quiet,
+        data=data,
     )
     baselines = list(loaded.info.baselines)
     console.print(_metrics_table(f"{split} metrics of {ckpt}", metrics, baselines, split))
@@ -139,9 +158,20 @@ def _evaluate_command(split: str, what: str) -> Callable[..., None]:
         ),
         quiet: bool = typer.Option(False, "--quiet", "-q"),
         trust_checkpoint: bool = trust_option(),
+        data: Path | None = typer.Option(
+            None, "--data", help="The task's data file, if it moved since training."
+        ),
     ) -> None:
         _evaluate_cmd(
-            split, ckpt, batch_size, accelerator, devices, limit_batches, quiet, trust_checkpoint
+            split,
+            ckpt,
+            batch_size,
+            accelerator,
+            devices,
+            limit_batches,
+            quiet,
+            trust_checkpoint,
+            data,
         )
 
     command.__doc__ = f"Metrics of a checkpoint on its task's {what} split."

@@ -100,6 +100,7 @@ def parse_cells(text: str | Sequence[str]) -> list[CellSpec]:
     """Parse ``--cells``: comma-separated registry names, each optionally with
     ``[key=value,...]`` cell options. Unknown names fail here, with suggestions."""
     from seqlab.cells import get_cell, list_cells
+    from seqlab.cells.contract_options import typed_options
 
     items = _split_top_level(text) if isinstance(text, str) else [str(t).strip() for t in text]
     items = [i for i in items if i]
@@ -114,7 +115,7 @@ def parse_cells(text: str | Sequence[str]) -> list[CellSpec]:
         if m is None:
             raise ConfigError(f"--cells: cannot read {item!r}; write NAME or NAME[key=value,...].")
         name, inner = m.group(1).strip(), m.group(2)
-        get_cell(name)  # UnknownNameError with "did you mean" and the list of cells
+        cls = get_cell(name)  # UnknownNameError with "did you mean" and the list of cells
         options: dict[str, Any] = {}
         for part in _split_top_level(inner) if inner else []:
             pair = split_key_value(part)
@@ -124,6 +125,9 @@ def parse_cells(text: str | Sequence[str]) -> list[CellSpec]:
                     f"{name}[forget_bias=0]."
                 )
             options[pair[0]] = pair[1]
+        # A value that does not fit its option fails here; the spec keeps the values as
+        # written (its label names the runs' directories) and the cell converts them.
+        typed_options(cls, name, options)
         spec = CellSpec(name, tuple(sorted(options.items())))
         if spec in specs:
             raise ConfigError(f"--cells names {spec.label} twice; list each cell once.")
@@ -357,6 +361,11 @@ def run_config(
         if default_val_every and trainer["val_check_interval"] is None:
             # About ten validations per run: the points of the learning curves.
             trainer["val_check_interval"] = max(1, budget.max_steps // 10)
+    # Enough points of training loss per curve however short the budget: ~50 for a step
+    # budget; for a time budget (steps unknown) every 10 steps (a CSV row is cheap).
+    log = data["log"]
+    wanted = 10 if budget.max_steps is None else max(1, budget.max_steps // 50)
+    log["every_n_steps"] = min(log["every_n_steps"], wanted)
     interval = trainer["val_check_interval"]
     if isinstance(interval, int) and not isinstance(interval, bool):
         # Runs are bounded by steps or time, not epochs: count the batches between

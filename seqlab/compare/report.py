@@ -25,6 +25,15 @@ from typing import Any
 
 import numpy as np
 
+from seqlab.compare.numbers import (
+    best_cell_sentence,
+    by_cell,
+    fmt,
+    fmt_mean_std,
+    geometric_mean,
+    mean_std,
+    values_of,
+)
 from seqlab.compare.plan import CellSpec, ComparisonPlan
 from seqlab.compare.results import RunResult, headline_metric
 
@@ -32,53 +41,6 @@ LEARNING_CURVES = "learning_curves.png"
 METRIC_VS_PARAMETERS = "metric_vs_parameters.png"
 GRAD_FLOW_HEATMAPS = "grad_flow_heatmaps.png"
 GRAD_FLOW_PROFILES = "grad_flow_profiles.png"
-
-
-# -- numbers ---------------------------------------------------------------------------------------
-def _values(results: Sequence[RunResult], key: str) -> list[float]:
-    out = []
-    for r in results:
-        v = r.row.get(key)
-        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v):
-            out.append(float(v))
-    return out
-
-
-def mean_std(values: Sequence[float]) -> tuple[float | None, float | None]:
-    """Mean and sample standard deviation (None with fewer than 2 values)."""
-    if not values:
-        return None, None
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None
-
-
-def geometric_mean(values: Sequence[float]) -> float | None:
-    """Geometric mean of non-negative values (0 when any is 0: a gradient that underflowed)."""
-    if not values:
-        return None
-    if any(v <= 0 for v in values):
-        return 0.0
-    return math.exp(statistics.fmean(math.log(v) for v in values))
-
-
-def fmt(value: float | None, digits: int = 4) -> str:
-    if value is None:
-        return "–"
-    if value == 0:
-        return "0"
-    if abs(value) >= 10**digits:
-        return f"{value:,.0f}"
-    return f"{value:.{digits}g}"
-
-
-def fmt_mean_std(values: Sequence[float], digits: int = 4) -> str:
-    mean, std = mean_std(values)
-    if mean is None:
-        return "–"
-    return fmt(mean, digits) + (f" ± {std:.2g}" if std is not None else "")
-
-
-def by_cell(plan: ComparisonPlan, results: Sequence[RunResult]) -> dict[CellSpec, list[RunResult]]:
-    return {c: [r for r in results if r.plan.cell == c] for c in plan.cells}
 
 
 def summary_table(
@@ -110,20 +72,22 @@ def summary_table(
             [
                 cell.label,
                 ", ".join(str(h) for h in hidden),
-                fmt(statistics.fmean(_values(rs, "parameters")), 6),
-                fmt_mean_std(_values(rs, key)),
+                fmt(statistics.fmean(values_of(rs, "parameters")), 6),
+                fmt_mean_std(values_of(rs, key)),
                 str(len(rs)),
-                fmt(statistics.fmean(_values(rs, "baseline"))) if _values(rs, "baseline") else "–",
-                fmt(statistics.fmean(_values(rs, "flops_per_step")), 6)
-                if _values(rs, "flops_per_step")
+                fmt(statistics.fmean(values_of(rs, "baseline")))
+                if values_of(rs, "baseline")
                 else "–",
-                fmt_mean_std(_values(rs, "train_time_s"), 3),
-                fmt_mean_std(_values(rs, "samples_per_s"), 3),
-                fmt(statistics.fmean(_values(rs, "peak_memory_mb")), 4)
-                if _values(rs, "peak_memory_mb")
+                fmt(statistics.fmean(values_of(rs, "flops_per_step")), 6)
+                if values_of(rs, "flops_per_step")
                 else "–",
-                fmt(geometric_mean(_values(rs, "grad_flow_ratio")), 2),
-                fmt(geometric_mean(_values(rs, "grad_flow_ratio_init")), 2),
+                fmt_mean_std(values_of(rs, "train_time_s"), 3),
+                fmt_mean_std(values_of(rs, "samples_per_s"), 3),
+                fmt(statistics.fmean(values_of(rs, "peak_memory_mb")), 4)
+                if values_of(rs, "peak_memory_mb")
+                else "–",
+                fmt(geometric_mean(values_of(rs, "grad_flow_ratio")), 2),
+                fmt(geometric_mean(values_of(rs, "grad_flow_ratio_init")), 2),
             ]
         )
     return header, rows
@@ -186,9 +150,9 @@ def write_report(
             "",
         ]
         lines += [*_md_table(header, rows), ""]
-        best = _best_cell(plan, results, key, mode)
-        if best is not None:
-            lines += [f"Best mean {key}: **{best}**.", ""]
+        best = best_cell_sentence(plan, results, key, mode)
+        if best:
+            lines += [best, ""]
     else:
         lines += ["No run finished.", ""]
     if failed:
@@ -227,20 +191,6 @@ def _memory_kind(results: Sequence[RunResult]) -> str:
         "the peak resident set size of the run's process (Python, torch and Lightning "
         "included, about 0.4–0.5 GB of it before any data)"
     )
-
-
-def _best_cell(
-    plan: ComparisonPlan, results: Sequence[RunResult], key: str, mode: str
-) -> str | None:
-    means = {
-        c.label: statistics.fmean(v)
-        for c, rs in by_cell(plan, results).items()
-        if (v := _values(rs, key))
-    }
-    if not means:
-        return None
-    pick = min if mode == "min" else max
-    return pick(means, key=means.__getitem__)
 
 
 # -- plots -------------------------------------------------------------------------------------------
@@ -366,7 +316,7 @@ def plot_metric_vs_parameters(
     groups = by_cell(plan, results)
     points = []
     for cell, rs in groups.items():
-        ys, xs = _values(rs, key), _values(rs, "parameters")
+        ys, xs = values_of(rs, key), values_of(rs, "parameters")
         if ys and xs:
             mean, std = mean_std(ys)
             points.append((cell, statistics.fmean(xs), mean, std or 0.0))
@@ -378,7 +328,7 @@ def plot_metric_vs_parameters(
         ax.errorbar([x], [y], yerr=[err], fmt="o", color=color, capsize=4, label=cell.label)
         ax.annotate(cell.label, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
     baseline = (
-        statistics.fmean(_values(results, "baseline")) if _values(results, "baseline") else None
+        statistics.fmean(values_of(results, "baseline")) if values_of(results, "baseline") else None
     )
     if baseline is not None:
         ax.axhline(baseline, color="grey", linestyle="--", linewidth=1, label="trivial baseline")
@@ -479,6 +429,7 @@ __all__ = [
     "LEARNING_CURVES",
     "METRIC_VS_PARAMETERS",
     "band",
+    "best_cell_sentence",
     "curve",
     "fmt_mean_std",
     "geometric_mean",

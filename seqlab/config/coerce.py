@@ -167,6 +167,40 @@ def build(cls: type, data: Mapping[str, Any], prefix: str, source: str) -> Any:
     return cls(**kwargs)
 
 
+#: Names other libraries (Keras, PyTorch Lightning, Hugging Face) use for seqlab's keys:
+#: their "did you mean" when spelling alone does not find them.
+ALIASES = {
+    "learning_rate": "lr",
+    "learningrate": "lr",
+    "epochs": "max_epochs",
+    "num_epochs": "max_epochs",
+    "steps": "max_steps",
+    "num_steps": "max_steps",
+    "train_steps": "max_steps",
+    "layers": "num_layers",
+    "n_layers": "num_layers",
+    "hidden": "hidden_size",
+    "units": "hidden_size",
+    "hidden_dim": "hidden_size",
+    "optimizer": "name",
+    "clip": "gradient_clip",
+    "grad_clip": "gradient_clip",
+    "gradient_clip_val": "gradient_clip",
+    "clipnorm": "gradient_clip",
+    "gpus": "devices",
+    "cell_type": "cell",
+    "rnn_type": "cell",
+    "bidirectional_rnn": "bidirectional",
+    "embedding_dim": "embedding_size",
+    "workers": "num_workers",
+}
+
+
+def _alias_hint(name: str, names: list[str]) -> str:
+    target = ALIASES.get(name.lower().replace("-", "_"))
+    return f" Did you mean '{target}'?" if target in names else ""
+
+
 def check_keys(data: Mapping[str, Any], names: list[str], prefix: str, source: str) -> None:
     """Raise a :class:`ConfigError` naming any key of ``data`` not in ``names``."""
     if not isinstance(data, Mapping):
@@ -179,7 +213,7 @@ def check_keys(data: Mapping[str, Any], names: list[str], prefix: str, source: s
         first = str(unknown[0])
         full = ", ".join(f"'{prefix}{k}'" for k in unknown)
         section = f"'{prefix.rstrip('.')}'" if prefix else "the top level"
-        hint = did_you_mean(first, names)
+        hint = did_you_mean(first, names) or _alias_hint(first, names)
         if hint:
             hint = hint.replace("'", f"'{prefix}", 1) if prefix else hint
         raise ConfigError(
@@ -188,4 +222,4 @@ def check_keys(data: Mapping[str, Any], names: list[str], prefix: str, source: s
         )
 
 
-__all__ = ["Mismatch", "build", "check_keys", "coerce", "type_name"]
+__all__ = ["ALIASES", "Mismatch", "build", "check_keys", "coerce", "type_name"]

@@ -22,6 +22,11 @@ from seqlab.errors import ConfigError
 # (section, key) → the options key that belongs to it
 OWNED_OPTIONS = {("task", "name"): "options", ("model", "cell"): "cell_options"}
 
+# The two limits of a run's budget, each with the value meaning "no limit". A layer that
+# sets one limit and not the other lifts the other: the budget given is the budget (a
+# ``--max-steps 100`` must not lose to the default ``max_epochs``).
+BUDGET_KEYS = {("trainer", "max_steps"): -1, ("trainer", "max_epochs"): None}
+
 
 def merge_layer(
     base: dict[str, Any], layer: Mapping[str, Any], source: str, *, merge_dicts: bool = False
@@ -48,6 +53,7 @@ def merge_layer(
             owned = OWNED_OPTIONS.get((section, key))
             if owned is not None and value != out[section][key]:
                 out[section][owned] = {}  # the lower layers' options were for another one
+        _lift_other_limit(out, section, values)
         for key, value in values.items():
             if (
                 merge_dicts
@@ -58,6 +64,20 @@ def merge_layer(
             else:
                 out[section][key] = copy.deepcopy(value)
     return out
+
+
+def _lift_other_limit(out: dict[str, Any], section: str, values: Mapping[str, Any]) -> None:
+    """A layer giving one budget limit (not "no limit") and not the other: the other is
+    lifted, so the limit given is the one that stops the run."""
+    given = {
+        key
+        for (sec, key), unlimited in BUDGET_KEYS.items()
+        if sec == section and key in values and values[key] != unlimited
+    }
+    if len(given) == 1:
+        for (sec, key), unlimited in BUDGET_KEYS.items():
+            if sec == section and key not in values:
+                out[sec][key] = unlimited
 
 
 def apply_dotted(base: dict[str, Any], items: Mapping[str, Any], source: str) -> dict[str, Any]:
@@ -168,6 +188,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 
 
 __all__ = [
+    "BUDGET_KEYS",
     "OWNED_OPTIONS",
     "apply_dotted",
     "merge_layer",

@@ -56,6 +56,19 @@ class ModelConfig:
             one optimiser step per chunk, state carried across chunks (``None``: one
             chunk per batch).
         fused: use a cell's fused ``forward_sequence`` when it has one.
+        decoder_cell: sequence to sequence: registry name of the decoder's cell (``None``:
+            the encoder's ``cell``); a bridge maps the encoder's final state when the two
+            cells' states differ in shape.
+        attention: sequence to sequence: ``none`` (the final encoder state only, Sutskever
+            et al. 2014), ``additive`` (Bahdanau et al. 2015), ``dot`` or ``general``
+            (Luong et al. 2015), with input feeding.
+        teacher_forcing: sequence to sequence: probability of feeding the decoder the true
+            previous token in training (else its own most likely one).
+        label_smoothing: sequence to sequence: mass spread uniformly over the target
+            vocabulary in the training loss (Szegedy et al. 2016).
+        compile: step the cell through ``torch.compile`` (a chunk of steps per compiled
+            graph) wherever it is stepped; same results, first batches slower while it
+            compiles. If compiling fails: one warning and eager stepping.
     """
 
     cell: str = field(default="gru", metadata=flag("--cell"))
@@ -71,9 +84,16 @@ class ModelConfig:
     tie_weights: bool = False
     tbptt_steps: int | None = None
     fused: bool = True
+    decoder_cell: str | None = None
+    attention: Literal["none", "additive", "dot", "general"] = "additive"
+    teacher_forcing: float = 1.0
+    label_smoothing: float = 0.0
+    compile: bool = field(default=False, metadata=flag("--compile"))
 
     def validate(self) -> None:
         positive("model.hidden_size", self.hidden_size)
+        in_range("model.teacher_forcing", self.teacher_forcing, 0, 1, closed=True)
+        probability("model.label_smoothing", self.label_smoothing)
         positive("model.num_layers", self.num_layers)
         for key in ("dropout", "recurrent_dropout", "zoneout"):
             probability(f"model.{key}", getattr(self, key))
@@ -154,7 +174,9 @@ class TrainerConfig:
 
     Attributes:
         max_epochs: stop after this many epochs (``None``: only ``max_steps`` stops).
-        max_steps: stop after this many optimiser steps (-1: no limit).
+            Setting only ``max_steps`` (a flag, ``--set`` or a file) lifts this limit.
+        max_steps: stop after this many optimiser steps (-1: no limit). Setting only
+            ``max_epochs`` lifts this limit; set both to stop at whichever comes first.
         accelerator: ``auto``, ``cpu``, ``gpu``/``cuda`` or ``mps``.
         devices: devices per node: a count, ``auto``, or a list such as ``"0,1"``.
         strategy: ``auto``, ``ddp``, ``ddp_spawn``, ``fsdp``... (Lightning's names).
@@ -300,7 +322,8 @@ class LogConfig:
         log_model: upload the best and last checkpoints as W&B artifacts.
         grad_flow: gradient flow through time, e.g. ``every=50``: measure ‖∂L/∂h_t‖ for
             every step t every 50 training steps (``None``: off).
-        samples: language models: log generated samples at each validation.
+        samples: language models: log generated samples at each validation;
+            sequence-to-sequence models: sample translations and attention maps (PNGs).
     """
 
     logger: Literal["wandb", "csv", "tensorboard", "none"] = field(

@@ -402,7 +402,7 @@ def plot_heatmap(h: GradFlowHistory, path: str | Path, title: str | None = None)
     fig = _figure(7, 4)
     _draw_heatmap(fig, fig.add_subplot(1, 1, 1), h, title or h.key)
     fig.subplots_adjust(left=0.1, right=0.97, bottom=0.13, top=0.9)  # tight_layout costs 0.5 s
-    fig.savefig(path)
+    fig.savefig(path, bbox_inches="tight", pad_inches=0.05)  # keeps the colour-bar label
     return Path(path)
 
 
@@ -414,7 +414,7 @@ def plot_heatmaps(histories: Mapping[str, GradFlowHistory], path: str | Path) ->
     for i, (label, h) in enumerate(histories.items()):
         _draw_heatmap(fig, fig.add_subplot(1, len(histories), i + 1), h, label)
     fig.subplots_adjust(left=0.06, right=0.98, bottom=0.14, top=0.88, wspace=0.35)
-    fig.savefig(path)
+    fig.savefig(path, bbox_inches="tight", pad_inches=0.05)  # keeps the colour-bar label
     return Path(path)
 
 

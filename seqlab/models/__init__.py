@@ -18,6 +18,7 @@ from seqlab.models.language_model import LanguageModel, sample_token
 from seqlab.models.metrics import METRIC_MODES, METRIC_NAMES
 from seqlab.models.pooling import pool
 from seqlab.models.regression import SequenceRegressor
+from seqlab.models.seq2seq import Seq2Seq
 from seqlab.models.tagging import SequenceTagger
 from seqlab.tasks.base import TaskInfo
 
@@ -26,6 +27,7 @@ MODELS: dict[str, type[SequenceModel]] = {
     "tagging": SequenceTagger,
     "regression": SequenceRegressor,
     "language_model": LanguageModel,
+    "seq2seq": Seq2Seq,
 }
 """The model class for each ``TaskInfo.output_kind``."""
 
@@ -46,6 +48,7 @@ __all__ = [
     "MODELS",
     "LanguageModel",
     "LossPolicy",
+    "Seq2Seq",
     "SequenceClassifier",
     "SequenceModel",
     "SequenceRegressor",

@@ -37,6 +37,35 @@ from seqlab.tasks.base import TaskInfo
 Batch = dict[str, Tensor]
 
 
+class FiniteFlag:
+    """Whether a loss is finite, on its way to the host without stopping the CPU.
+
+    Reading a GPU tensor's value (``bool(t)``) makes the CPU wait for every kernel queued
+    so far, so a check right after the forward would stall it before it can queue the
+    backward. This flag queues ``isfinite(loss).all()`` and a non-blocking copy into
+    pinned memory with a CUDA event behind it; :meth:`is_finite`, asked after the
+    backward is queued, waits only for that event (the end of the forward), not for the
+    backward. On the CPU it is an ordinary check.
+    """
+
+    def __init__(self, loss: Tensor) -> None:
+        self.loss = loss.detach()
+        flag = torch.isfinite(self.loss).all()
+        self._event: torch.cuda.Event | None = None
+        if flag.device.type == "cuda":
+            host = torch.empty((), dtype=torch.bool, pin_memory=True)
+            host.copy_(flag, non_blocking=True)
+            self._event = torch.cuda.Event()
+            self._event.record()
+            flag = host
+        self._flag = flag
+
+    def is_finite(self) -> bool:
+        if self._event is not None:
+            self._event.synchronize()
+        return bool(self._flag)
+
+
 class LossPolicy(Protocol):
     """A trainer callback that decides whether a training loss may update the weights.
 
@@ -46,7 +75,7 @@ class LossPolicy(Protocol):
     every process, since each process takes part in every update.
     """
 
-    def loss_is_usable(self, trainer: L.Trainer, loss: Tensor, batch_idx: int) -> bool:
+    def loss_is_usable(self, trainer: L.Trainer, loss: Tensor | FiniteFlag, batch_idx: int) -> bool:
         """True: update with ``loss``; False: skip this update; or raise to stop training."""
         ...
 
@@ -112,12 +141,14 @@ class SequenceModel(L.LightningModule):
             recurrent_dropout=model.recurrent_dropout,
             zoneout=model.zoneout,
             fused=model.fused,
+            compile=model.compile,
             **model.cell_options,
         )
         self.output_dropout = nn.Dropout(model.dropout)
         self.val_metrics = nn.ModuleDict(self.make_metrics())
         self.test_metrics = nn.ModuleDict(self.make_metrics())
         self._skip_update = False
+        self._loss_checks: list[tuple[FiniteFlag, int]] = []
 
     # -- to be provided by each output kind ------------------------------------------------
     def make_metrics(self) -> dict[str, Metric]:
@@ -153,10 +184,11 @@ class SequenceModel(L.LightningModule):
     # -- Lightning hooks ------------------------------------------------------------------------
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
         loss, _ = self.step(batch)
-        if not self.loss_is_usable(loss, batch_idx):
-            # Backward still runs, so every DDP process takes part in the gradient
-            # all-reduce; on_before_optimizer_step then drops the gradients.
-            self._skip_update = True
+        if loss_policy(self.trainer) is not None:
+            # Decided in on_before_optimizer_step, once the backward is queued: asking
+            # here would make the CPU wait for the GPU's forward every step. Backward runs
+            # for a bad loss too, so every DDP process takes part in the all-reduce.
+            self._loss_checks.append((FiniteFlag(loss), batch_idx))
         self.log(
             "train_loss",
             loss,  # NaN/Inf at a skipped batch: the record says what happened
@@ -168,6 +200,9 @@ class SequenceModel(L.LightningModule):
         return loss
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        checks, self._loss_checks = self._loss_checks, []  # every batch since the last update
+        if not all([self.loss_is_usable(flag, batch_idx) for flag, batch_idx in checks]):
+            self._skip_update = True
         if self._skip_update:
             # With no gradient, torch's optimisers leave a parameter (and its moments) alone.
             for group in optimizer.param_groups:
@@ -175,7 +210,7 @@ class SequenceModel(L.LightningModule):
                     p.grad = None
             self._skip_update = False
 
-    def loss_is_usable(self, loss: Tensor, batch_idx: int) -> bool:
+    def loss_is_usable(self, loss: Tensor | FiniteFlag, batch_idx: int) -> bool:
         """Whether ``loss`` may update the weights, as the trainer's :class:`LossPolicy`
         decides (it may also stop training by raising); without one, every loss may.
 

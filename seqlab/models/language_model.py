@@ -239,6 +239,11 @@ class LanguageModel(SequenceModel):
         vocab = self.info.num_outputs
         if top_k is not None:
             positive_int("top_k", top_k, what=f"≤ {vocab}, or None for all")
+            if top_k > vocab:
+                raise ConfigError(
+                    f"top_k={top_k} is more than the model's {vocab} tokens. Pass a k from "
+                    f"1 to {vocab}, or None (no --top-k) to sample among all of them."
+                )
         ids = torch.as_tensor(prompt, dtype=torch.long, device=self.device).reshape(1, -1)
         if ids.numel() == 0:
             raise ConfigError("the prompt is empty; give at least one token to start from.")

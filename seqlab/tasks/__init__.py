@@ -1,5 +1,6 @@
 """Tasks: data modules plus what models need to know about them, in a registry."""
 
+from seqlab.tasks._files import Table, read_table
 from seqlab.tasks.base import IGNORE_INDEX, Baseline, Task, TaskInfo
 from seqlab.tasks.registry import REGISTRY, create_task, get_task, list_tasks, register_task
 
@@ -7,11 +8,13 @@ __all__ = [
     "IGNORE_INDEX",
     "REGISTRY",
     "Baseline",
+    "Table",
     "Task",
     "TaskInfo",
     "create_task",
     "get_task",
     "list_tasks",
+    "read_table",
     "register_task",
 ]
 

@@ -12,7 +12,11 @@ Batch convention (every task's dataloaders yield dicts):
     - ``"regression"``: (B, *info.target_shape) float32, one target per sequence;
     - ``"language_model"``: (B, T) int64 next-token ids for inputs ``x`` (B, T) int64.
       Batches are laid out contiguously: row b of batch k+1 continues row b of batch k
-      within an epoch, so a model may carry its state across batches (truncated BPTT).
+      within an epoch, so a model may carry its state across batches (truncated BPTT);
+    - ``"seq2seq"``: (B, L) int64 target ids, each target followed by ``<eos>`` and padded
+      with ``IGNORE_INDEX``, for source ids ``x`` (B, S) int64 (0 = ``<pad>`` past
+      ``lengths``); ``info.itos`` is the source vocabulary, ``info.extra["target_itos"]``
+      the target's (see :mod:`seqlab.tasks.seq2seq_data`).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typing import Any, ClassVar, Literal
 
 import lightning as L
 
-OutputKind = Literal["classification", "tagging", "regression", "language_model"]
+OutputKind = Literal["classification", "tagging", "regression", "language_model", "seq2seq"]
 InputKind = Literal["real", "tokens"]
 IGNORE_INDEX = -100
 

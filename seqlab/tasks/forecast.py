@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Literal
 
@@ -11,7 +12,7 @@ import torch
 
 from seqlab.errors import ConfigError, DataError, UnknownNameError, did_you_mean
 from seqlab.tasks._data import ArrayTask, SequenceDataset, Splits, require
-from seqlab.tasks._files import read_table
+from seqlab.tasks._files import Table, read_table
 from seqlab.tasks._options import (
     check_choice,
     check_fraction,
@@ -86,8 +87,9 @@ class Forecast(ArrayTask):
     weekly, 2,284 values; its 59 missing weeks are linearly interpolated) and ``airline``
     (aeon, monthly, 144 values). Or ``path=FILE``: a CSV/TSV/JSON-lines file, one row per
     time step in time order, with the numeric ``columns`` to use (default: every column
-    whose values are all numbers, so a date column is skipped). A missing or non-numeric
-    value in a user file is an error naming its line and column: fill or drop it first.
+    whose values are mostly numbers, so a date column is skipped, plus the ``target``
+    columns). A missing or non-numeric value in a column read (``"high"``, ``"1,234.5"``)
+    is an error naming its line and column: fill, fix or drop it first.
 
     Split and scaling: the series is split chronologically into train, val and test
     parts (the last ``val_fraction + test_fraction`` of the steps are held out). A
@@ -176,31 +178,35 @@ class Forecast(ArrayTask):
     def _from_file(self) -> tuple[np.ndarray, list[str], str]:
         assert self.path is not None
         table = read_table(self.name, self.path)
-        if self.columns is None:
-            chosen = [c for c in table.columns if _all_numeric(table.data[c])]
-            if not chosen:
-                raise DataError(
-                    f"task 'forecast': {table.path} has no column of only numbers (columns: "
-                    f"{', '.join(table.columns)}). Fix the values or pass columns=NAME,..."
-                )
-        else:
-            chosen = self.columns
+        chosen = self.columns if self.columns is not None else self._inferred_columns(table)
         values = np.empty((len(table), len(chosen)), dtype=np.float64)
         for j, name in enumerate(chosen):
             raw = table.column(self.name, name, "columns")
             for i, v in enumerate(raw):
                 number = _to_float(v)
                 if number is None or not math.isfinite(number):
-                    kind = "missing (NaN)" if number is None or math.isnan(number) else "infinite"
-                    if number is None and v is not None and str(v).strip().lower() not in _MISSING:
-                        kind = f"not a number ({v!r})"
                     raise DataError(
-                        f"task 'forecast': column '{name}' of {table.path} is {kind} at line "
-                        f"{table.lines[i]}{_count_more(raw, i)}. Fill or interpolate missing "
-                        f"values (or drop the column) before forecasting."
+                        f"task 'forecast': column '{name}' of {table.path} is "
+                        f"{_bad_value_kind(v, number)} at line {table.lines[i]}"
+                        f"{_count_more(raw, i)}. Fill or interpolate missing values (or "
+                        f"drop the column) before forecasting."
                     )
                 values[i, j] = number
         return values, chosen, f"{table.path} (columns {', '.join(chosen)})"
+
+    def _inferred_columns(self, table: Table) -> list[str]:
+        """The columns to read when ``columns=`` is not given: every column whose values
+        are mostly numbers (so a date or label column is skipped, but a numeric column
+        with a stray word is read, and its bad value reported), plus the ``target``
+        columns, which are always read (a target that is not numeric is reported)."""
+        wanted = set(self.target or ())
+        chosen = [c for c in table.columns if c in wanted or _mostly_numeric(table.data[c])]
+        if not chosen:
+            raise DataError(
+                f"task 'forecast': {table.path} has no column of only numbers (columns: "
+                f"{', '.join(table.columns)}). Fix the values or pass columns=NAME,..."
+            )
+        return chosen
 
     def build(self) -> tuple[TaskInfo, Splits]:
         if self.path is not None:
@@ -308,16 +314,35 @@ def _to_float(value: Any) -> float | None:
         return None
 
 
-def _all_numeric(values: list[Any]) -> bool:
-    """Whether a column is numeric: every non-blank value is a number and one at least is."""
-    seen = False
+def _mostly_numeric(values: list[Any]) -> bool:
+    """Whether a column holds numbers: at least half of its non-blank values are numbers.
+
+    A column of dates or labels has none; a numeric column with a stray word ("high") is
+    numeric, so that the word is reported instead of the column silently dropped.
+    """
+    numbers = others = 0
     for v in values:
         if v is None or (isinstance(v, str) and v.strip().lower() in _MISSING):
             continue
         if _to_float(v) is None:
-            return False
-        seen = True
-    return seen
+            others += 1
+        else:
+            numbers += 1
+    return numbers > 0 and numbers >= others
+
+
+_THOUSANDS = re.compile(r"^[-+]?\d{1,3}(,\d{3})+(\.\d*)?$")
+
+
+def _bad_value_kind(value: Any, number: float | None) -> str:
+    """What is wrong with a table value that is not a finite number, for messages."""
+    if number is not None:
+        return "missing (NaN)" if math.isnan(number) else "infinite"
+    if value is None or str(value).strip().lower() in _MISSING:
+        return "missing (NaN)"
+    if _THOUSANDS.match(str(value).strip()):
+        return f"not a number ({value!r}; remove the thousands separators)"
+    return f"not a number ({value!r})"
 
 
 def _count_more(raw: list[Any], first: int) -> str:

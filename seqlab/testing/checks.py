@@ -27,6 +27,7 @@ from seqlab.testing._behaviour_checks import (
     check_gradients,
     check_state_dict_roundtrip,
 )
+from seqlab.testing._compiled_checks import check_compiled_matches_eager
 from seqlab.testing._contract_checks import check_constructor, check_initial_state, check_shapes
 from seqlab.testing._harness import ATOL, RTOL, CheckSkipped
 from seqlab.testing._sequence_checks import (
@@ -43,6 +44,7 @@ __all__ = [
     "all_checks",
     "check_batch_independence",
     "check_chunked_state",
+    "check_compiled_matches_eager",
     "check_constructor",
     "check_determinism",
     "check_forward_sequence",
@@ -73,19 +75,25 @@ _CHECKS: tuple[Callable[..., None], ...] = (
 )
 
 
-def all_checks() -> list[Callable[..., None]]:
-    """Every check, in the order the suite runs them."""
-    return list(_CHECKS)
+#: Run only when asked for (``compiled=True``): they compile, seconds per cell.
+_OPTIONAL_CHECKS: tuple[Callable[..., None], ...] = (check_compiled_matches_eager,)
+
+
+def all_checks(*, compiled: bool = False) -> list[Callable[..., None]]:
+    """Every check, in the order the suite runs them; ``compiled`` adds
+    :func:`check_compiled_matches_eager` at the end."""
+    return list(_CHECKS) + (list(_OPTIONAL_CHECKS) if compiled else [])
 
 
 def get_check(name: str) -> Callable[..., None]:
     """The check called ``name`` (``"check_shapes"``); unknown names say what exists."""
     from seqlab.errors import UnknownNameError, did_you_mean
 
-    for check in _CHECKS:
+    checks = all_checks(compiled=True)
+    for check in checks:
         if check.__name__ == name:
             return check
-    names = [c.__name__ for c in _CHECKS]
+    names = [c.__name__ for c in checks]
     raise UnknownNameError(
         f"Unknown conformance check {name!r}.{did_you_mean(name, names)} "
         f"Available checks: {', '.join(names)}."

@@ -49,7 +49,7 @@ def validate_expected_failures(
             f"expected_failures for {label} must be a dict {{check name: reason}}, got "
             f"{type(expected_failures).__name__}."
         )
-    names = [c.__name__ for c in all_checks()]
+    names = [c.__name__ for c in all_checks(compiled=True)]
     out: dict[str, str] = {}
     for check, reason in expected_failures.items():
         if check not in names:
@@ -74,17 +74,19 @@ def run_checks(
     hidden_size: int = HIDDEN_SIZE,
     expected_failures: Mapping[str, str] | None = None,
     progress: Callable[[str], None] | None = None,
+    compiled: bool = False,
     **options: Any,
 ) -> list[CheckResult]:
     """Run every check on ``cell`` (a class or registry name); never raises for a failure.
 
     Mistakes of the caller (unknown cell name or option, bad ``expected_failures``) raise
     seqlab errors before any check runs. ``progress(check_name)`` is called before each.
+    ``compiled=True`` adds ``check_compiled_matches_eager`` (it compiles: seconds per cell).
     """
     target = resolve(cell, input_size, hidden_size, options)
     expected = validate_expected_failures(expected_failures, repr(target.label))
     results = []
-    for check in all_checks():
+    for check in all_checks(compiled=compiled):
         name = check.__name__
         if progress is not None:
             progress(name)
@@ -109,6 +111,7 @@ def check_cell(
     input_size: int = INPUT_SIZE,
     hidden_size: int = HIDDEN_SIZE,
     expected_failures: Mapping[str, str] | None = None,
+    compiled: bool = False,
     **options: Any,
 ) -> list[CheckResult]:
     """Run the whole conformance suite on ``cell``; raise ``AssertionError`` if it fails.
@@ -116,7 +119,8 @@ def check_cell(
     ``cell`` is a cell class or a registry name, built as
     ``Cls(input_size, hidden_size, **options)``. ``expected_failures`` maps check names to
     the reason the cell may fail them (a reason is required); such a check that passes
-    is an error too, so the list stays true.
+    is an error too, so the list stays true. ``compiled=True`` adds
+    ``check_compiled_matches_eager`` (it compiles: seconds per cell).
 
     The message starts with the name of the first failing check (checks run from the
     contract's basics to composite behaviour, so that is the one to fix first), says
@@ -128,6 +132,7 @@ def check_cell(
         input_size=input_size,
         hidden_size=hidden_size,
         expected_failures=expected_failures,
+        compiled=compiled,
         **options,
     )
     bad = [r for r in results if not r.ok]

@@ -22,7 +22,7 @@ from seqlab.training.data import EpochSampler, ResumableLoader, TrainingData
 from seqlab.training.devices import check_devices
 from seqlab.training.evaluation import evaluate, test, validate
 from seqlab.training.fitting import fit
-from seqlab.training.generation import encode_prompt, generate
+from seqlab.training.generation import encode_prompt, generate, translate
 from seqlab.training.nonfinite import NonFiniteLossPolicy
 from seqlab.training.plan import FitPlan, plan_fit
 from seqlab.training.result import FitResult, describe
@@ -50,5 +50,6 @@ __all__ = [
     "read_metrics",
     "resume_config",
     "test",
+    "translate",
     "validate",
 ]

@@ -15,7 +15,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import Callback, Checkpoint
+from lightning.pytorch.callbacks import Callback, Checkpoint, ProgressBar
 
 
 class CheckpointMetadata(Callback):
@@ -237,3 +237,63 @@ class GracefulStop(Callback):
                 self.received = signal.SIGINT  # another process was signalled
             trainer.should_stop = True
             self.stopped_at = trainer.global_step
+
+
+class LineProgress(ProgressBar):
+    """Progress as plain lines, for logs (stdout not a terminal): no ``\\r``, no cursor
+    escapes. A line every ``every`` training steps (about 20 lines a run when the budget is
+    known) and one per validation, with the metrics logged so far::
+
+        epoch 1 step 40/200 (20%) train_loss 0.4123
+        validation at step 40: val_loss 0.3901 val_mse 0.3901
+    """
+
+    def __init__(self, every: int | None = None, stream: Any = None) -> None:
+        super().__init__()
+        self.every = every
+        self.stream = stream
+        self._enabled = True
+
+    def disable(self) -> None:
+        self._enabled = False
+
+    def enable(self) -> None:
+        self._enabled = True
+
+    def _write(self, text: str) -> None:
+        if self._enabled and self.trainer.is_global_zero:
+            print(text, file=self.stream or sys.stdout, flush=True)
+
+    def _interval(self, trainer: L.Trainer) -> int:
+        if self.every is not None:
+            return self.every
+        total = trainer.max_steps
+        if total is None or total < 0:
+            batches = trainer.num_training_batches
+            epochs = trainer.max_epochs or 1
+            total = batches * epochs if isinstance(batches, int) else 1000
+        return max(1, int(total) // 20)
+
+    def _metrics(self, trainer: L.Trainer, prefix: str) -> str:
+        return " ".join(
+            f"{k} {float(v):.4g}"
+            for k, v in sorted(trainer.callback_metrics.items())
+            if k.startswith(prefix) and getattr(v, "numel", lambda: 1)() == 1
+        )
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, i: int
+    ) -> None:
+        step = trainer.global_step
+        if step == 0 or step % self._interval(trainer):
+            return
+        limit = trainer.max_steps if trainer.max_steps and trainer.max_steps > 0 else None
+        of = f"/{limit} ({100 * step // limit}%)" if limit else ""
+        self._write(
+            f"epoch {trainer.current_epoch} step {step}{of} {self._metrics(trainer, 'train')}"
+        )
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking or trainer.state.fn != "fit":
+            return
+        self._write(f"validation at step {trainer.global_step}: {self._metrics(trainer, 'val')}")

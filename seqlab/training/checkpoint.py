@@ -303,13 +303,38 @@ def cell_record(name: str) -> dict[str, Any]:
     }
 
 
+PATH_OPTIONS = ("path",)
+"""Task options naming a data file, stored resolved so a run works from any directory."""
+
+
+def given_paths(config: Config) -> dict[str, str]:
+    """The data-file task options of ``config`` as the user spelled them (for display)."""
+    options = config.task.options or {}
+    return {k: str(options[k]) for k in PATH_OPTIONS if isinstance(options.get(k), str)}
+
+
+def resolved_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` with each relative data-file path that exists made absolute (resolved
+    against the working directory), so the run can be evaluated or resumed from anywhere."""
+    out = dict(options)
+    for key in PATH_OPTIONS:
+        value = out.get(key)
+        if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+            p = Path(value).expanduser()
+            if p.exists():
+                out[key] = str(p.resolve())
+    return out
+
+
 def saved_config(config: Config) -> dict[str, Any]:
     """``config`` as a run stores it (``config.yaml``, checkpoints): credentials masked
-    (see :mod:`seqlab.tracking.secrets`), no ``run.resume``."""
+    (see :mod:`seqlab.tracking.secrets`), no ``run.resume``, data paths absolute (see
+    :func:`resolved_options`; the spelling given is in the checkpoint's ``given_paths``)."""
     from seqlab.tracking.secrets import scrub
 
     saved = scrub(config.to_dict())
     saved["run"]["resume"] = None
+    saved["task"]["options"] = resolved_options(saved["task"].get("options") or {})
     return saved
 
 
@@ -321,6 +346,7 @@ def seqlab_metadata(config: Config, info: TaskInfo) -> dict[str, Any]:
         "format": FORMAT_VERSION,
         "seqlab_version": __version__,
         "config": plain(saved_config(config)),
+        "given_paths": given_paths(config),
         "task_info": info_to_dict(info),
         "cell": plain(cell_record(config.model.cell)),
     }
@@ -340,12 +366,16 @@ class LoadedCheckpoint:
     seqlab_version: str
 
 
-def _check_cell(p: Path, cell: Mapping[str, Any]) -> None:
-    from seqlab.cells import get_cell
+def check_cell(p: Path, cell: Mapping[str, Any]) -> str:
+    """The registry name to build the cell recorded in ``p`` with: its name, qualified by
+    the distribution that trained it when several provide that name. Raises
+    CheckpointError when that cell is not installed or broken."""
+    from seqlab.cells import REGISTRY, get_cell
 
     name = str(cell.get("name", "?"))
+    selected = REGISTRY.qualified(name, cell.get("distribution"))
     try:
-        get_cell(name)
+        get_cell(selected)
     except UnknownNameError as exc:
         dist, version = cell.get("distribution", "?"), cell.get("version", "?")
         if cell.get("builtin", False):
@@ -363,6 +393,7 @@ def _check_cell(p: Path, cell: Mapping[str, Any]) -> None:
         raise CheckpointError(
             f"checkpoint {p} needs the cell '{name}', whose plugin is broken: {exc}"
         ) from None
+    return selected
 
 
 def load_checkpoint(path: str | Path, trust: bool = False) -> LoadedCheckpoint:
@@ -389,9 +420,10 @@ def load_checkpoint(path: str | Path, trust: bool = False) -> LoadedCheckpoint:
             f"({FORMAT_VERSION}); upgrade seqlab (it was written by seqlab {meta.get('seqlab_version')})."
         )
     cell = dict(meta.get("cell") or {})
-    _check_cell(p, cell)
+    selected = check_cell(p, cell)
     try:
         config = Config.from_dict(meta["config"], source=f"checkpoint {p}")
+        config.model.cell = selected
         info = info_from_dict(meta["task_info"])
         model = build_model(config.model, config.optim, info)
     except (ConfigError, TypeError, KeyError) as exc:

@@ -15,6 +15,7 @@ from seqlab.training.data import TrainingData
 from seqlab.training.devices import check_devices
 from seqlab.training.quieting import lightning_output
 from seqlab.training.task import has_test_split, task_from_config
+from seqlab.training.trainer import progress_bar
 
 # What the model was built for: the task's data must still publish the same.
 _INFO_FIELDS = (
@@ -35,6 +36,25 @@ def _short(value: Any) -> str:
 
 def _comparable(value: Any) -> Any:
     return tuple(value) if isinstance(value, list | tuple) else value
+
+
+def with_data(loaded: LoadedCheckpoint, data: str | Path | None) -> LoadedCheckpoint:
+    """``loaded`` with its task reading ``data`` (a moved data file) instead of the path
+    it was trained with; a recorded path that no longer exists is a
+    :class:`~seqlab.errors.DataError` saying how to pass the new one."""
+    options = loaded.config.task.options
+    if data is not None:
+        p = Path(data).expanduser()
+        if not p.is_file():
+            raise DataError(f"--data {str(data)!r} is not a file; pass the moved data file.")
+        options["path"] = str(p.resolve())
+    elif isinstance(options.get("path"), str) and not Path(options["path"]).expanduser().exists():
+        raise DataError(
+            f"the data file of checkpoint {loaded.path}, {options['path']!r}, does not exist "
+            f"(moved, or named relative to the directory it was trained in). Pass its new "
+            f"location: --data FILE (data=FILE in Python)."
+        )
+    return loaded
 
 
 def checkpoint_task(loaded: LoadedCheckpoint, batch_size: int | None = None) -> Task:
@@ -64,13 +84,16 @@ def evaluate(
     limit_batches: int | float | None = None,
     quiet: bool = True,
     trust: bool = False,
+    data: str | Path | None = None,
 ) -> dict[str, float]:
     """The metrics of a checkpoint on its task's validation or test split.
 
     ``ckpt`` is a checkpoint file, a run directory, or a checkpoint already loaded with
-    :func:`~seqlab.training.load_checkpoint` (``trust`` then does not apply).
+    :func:`~seqlab.training.load_checkpoint` (``trust`` then does not apply). ``data``:
+    the task's data file where it moved since training (see :func:`with_data`).
     """
     loaded = ckpt if isinstance(ckpt, LoadedCheckpoint) else load_checkpoint(ckpt, trust=trust)
+    loaded = with_data(loaded, data)
     config = loaded.config
     devs = check_devices(TrainerConfig(accelerator=accelerator, devices=devices))
     with lightning_output(quiet):
@@ -86,13 +109,14 @@ def evaluate(
             enable_model_summary=False,
             use_distributed_sampler=False,
             default_root_dir=str(loaded.path.parent),
+            callbacks=progress_bar(quiet),  # plain lines, not \r bars, in logs
         )
         if limit_batches is not None:
             kwargs["limit_val_batches" if split == "val" else "limit_test_batches"] = limit_batches
         trainer = L.Trainer(**kwargs)
         data = TrainingData(task, config.trainer.seed)
         run = trainer.validate if split == "val" else trainer.test
-        results = run(loaded.model, datamodule=data, verbose=not quiet)
+        results = run(loaded.model, datamodule=data, verbose=False)  # callers print a table
     return {k: float(v) for r in results for k, v in r.items()}
 
 
@@ -108,4 +132,4 @@ def test(ckpt: str | Path, **kwargs: Any) -> dict[str, float]:
 
 test.__test__ = False  # type: ignore[attr-defined]  # not a pytest test function
 
-__all__ = ["checkpoint_task", "evaluate", "test", "validate"]
+__all__ = ["checkpoint_task", "evaluate", "test", "validate", "with_data"]

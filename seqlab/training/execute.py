@@ -95,6 +95,23 @@ class Measured:
     metrics: dict[str, float]
     tested: bool  # test metrics measured (else the headline is a validation metric)
     best: Path | None  # the best checkpoint, if one was written
+    stopped_because: str = ""  # why training ended (see stop_reason)
+
+
+def stop_reason(plan: FitPlan, trainer: Any) -> str:
+    """Why training ended, in words: the limit reached (``max_steps=100 reached``) or the
+    callback that asked Lightning to stop."""
+    t = plan.config.trainer
+    step, epoch = int(trainer.global_step), int(trainer.current_epoch)
+    if t.max_steps != -1 and step >= t.max_steps:
+        return f"max_steps={t.max_steps} reached (epoch {epoch})"
+    if t.max_epochs is not None and epoch >= t.max_epochs:
+        lifted = "" if t.max_steps != -1 else "; set --max-steps alone for a step budget"
+        return f"max_epochs={t.max_epochs} reached (step {step}{lifted})"
+    asked = [type(c).__name__ for c in trainer.callbacks if getattr(c, "stopped_epoch", 0)]
+    if asked:
+        return f"stopped by {', '.join(asked)} at step {step}"
+    return f"stopped by a callback or time limit at step {step}, epoch {epoch}"
 
 
 def measure(plan: FitPlan, session: FitSession) -> Measured:
@@ -141,7 +158,10 @@ def execute(plan: FitPlan, session: FitSession) -> Measured:
     """Train, then measure the best checkpoint."""
     with closing_loggers_on_error(session.loggers):
         train(plan, session)
-        return measure(plan, session)
+        reason = stop_reason(plan, session.trainer)
+        measured = measure(plan, session)
+        measured.stopped_because = reason
+        return measured
 
 
 __all__ = [
@@ -151,5 +171,6 @@ __all__ = [
     "interrupted",
     "last_good",
     "measure",
+    "stop_reason",
     "train",
 ]

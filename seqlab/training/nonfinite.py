@@ -11,6 +11,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_warn
 
 from seqlab.errors import ConfigError, NonFiniteLossError
+from seqlab.models.base import FiniteFlag
 from seqlab.validation import positive_int
 
 _FIXES = (
@@ -47,16 +48,23 @@ class NonFiniteLossPolicy(Callback):
         self.skipped_batches = 0
         self.consecutive_skips = 0
 
-    def loss_is_usable(self, trainer: L.Trainer, loss: torch.Tensor, batch_idx: int) -> bool:
+    def loss_is_usable(
+        self, trainer: L.Trainer, loss: torch.Tensor | FiniteFlag, batch_idx: int
+    ) -> bool:
         """Whether ``loss`` is finite on every process; if not, raise or (``skip``) answer
-        ``False`` so that the caller makes no update."""
-        bad = not bool(torch.isfinite(loss.detach()).all())
+        ``False`` so that the caller makes no update.
+
+        Given a :class:`~seqlab.models.base.FiniteFlag` started earlier, it waits only for
+        that flag, not for the device's queue (no full sync per step on a GPU).
+        """
+        flag = loss if isinstance(loss, FiniteFlag) else FiniteFlag(loss)
+        bad = not flag.is_finite()
         if trainer.world_size > 1:  # every process must take the same decision
             bad = bool(trainer.strategy.reduce_boolean_decision(bad, all=False))
         if not bad:
             self.consecutive_skips = 0
             return True
-        local = float(loss.detach().float().mean())
+        local = float(flag.loss.float().mean())
         value = f"{local}" if not math.isfinite(local) else "non-finite on another process"
         where = f"at step {trainer.global_step} (epoch {trainer.current_epoch}, batch {batch_idx})"
         if self.mode == "stop":

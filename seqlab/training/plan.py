@@ -25,7 +25,11 @@ from seqlab.training.devices import check_devices, check_strategy
 from seqlab.training.quieting import lightning_output
 from seqlab.training.resume import check_credentials, resume_config
 from seqlab.training.task import task_from_config
-from seqlab.training.trainer import check_trainer_settings, trainer_settings
+from seqlab.training.trainer import (
+    check_trainer_settings,
+    check_val_check_interval,
+    trainer_settings,
+)
 
 
 @dataclass
@@ -109,7 +113,7 @@ def check_plugin_cell(config: Config, info: TaskInfo) -> None:
             f"{' '.join(str(exc).split())} This is a bug in the plugin: run `seqlab cells "
             f"check {name}` for the full report and send it to the plugin's authors; "
             f"meanwhile pick another cell (seqlab cells lists them)."
-        ) from None
+        ) from exc
 
 
 def plan_fit(
@@ -138,6 +142,7 @@ def plan_fit(
             config, devices, automatic_optimization=model.automatic_optimization
         )
         check_trainer_settings(settings, callbacks)
+        check_val_check_interval(config, task, devices)
     return FitPlan(config, resume_dir, devices, task, info, model, metadata, settings)
 
 

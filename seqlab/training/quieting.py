@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,13 +24,44 @@ _NOISE = (
 
 _LOGGERS = ("lightning", "lightning.pytorch", "lightning.fabric")
 
+# Lightning's informational lines that say nothing about a seqlab run: tips, the echo of
+# default settings, the checkpoint restored twice by the final measurement (seqlab says
+# which checkpoint it measured), and the stop message (seqlab's summary says why).
+_CHATTER = re.compile(
+    r"(💡 Tip|Tip:|was configured so 100%|Restoring states from the checkpoint|"
+    r"Loaded model weights from the checkpoint|`Trainer\.fit` stopped|"
+    r"TPU available|HPU available)"
+)
+
+
+class ChatterFilter(logging.Filter):
+    """Drops Lightning's messages matching :data:`_CHATTER`; keeps everything else."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return _CHATTER.search(record.getMessage()) is None
+
+
+@contextmanager
+def without_chatter() -> Iterator[None]:
+    """Lightning's handlers drop its chatter (see :class:`ChatterFilter`) meanwhile."""
+    chatter = ChatterFilter()
+    handlers = {h for n in _LOGGERS for h in logging.getLogger(n).handlers}
+    for h in handlers:
+        h.addFilter(chatter)
+    try:
+        yield
+    finally:
+        for h in handlers:
+            h.removeFilter(chatter)
+
 
 @contextmanager
 def lightning_output(quiet: bool) -> Iterator[None]:
-    """Drop warnings that do not apply to seqlab's in-memory tasks; with ``quiet``, also
-    Lightning's informational messages (devices found, model summary...)."""
+    """Drop warnings that do not apply to seqlab's in-memory tasks and Lightning's chatter
+    (tips, echoed defaults, checkpoint restores); with ``quiet``, also the rest of its
+    informational messages."""
     levels = {n: logging.getLogger(n).level for n in _LOGGERS}
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), without_chatter():
         for pattern in _NOISE:
             warnings.filterwarnings("ignore", message=pattern)
         if quiet:
@@ -57,4 +89,4 @@ def silenced() -> Iterator[None]:
                 logging.getLogger(n).setLevel(level)
 
 
-__all__ = ["lightning_output", "silenced"]
+__all__ = ["ChatterFilter", "lightning_output", "silenced", "without_chatter"]

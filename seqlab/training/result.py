@@ -33,6 +33,7 @@ class FitResult:
     summary: dict[str, Any] = field(default_factory=dict)
     is_global_zero: bool = True
     sync_hint: str | None = None  # the `wandb sync` command of an offline W&B run
+    stopped_because: str = ""  # why training ended: "max_steps=100 reached (epoch 3)"
 
     @property
     def headline_key(self) -> str:
@@ -44,21 +45,35 @@ class FitResult:
         return self.metrics.get(self.headline_key)
 
 
+#: Within this factor of the baseline (either way) a result is "level with" it.
+LEVEL = 1.05
+
+
 def describe(result: FitResult) -> str:
-    """One line: the headline metric next to its baseline."""
+    """One line: the headline metric next to its baseline, and why training stopped."""
     value = result.headline
     text = f"{result.headline_key} {_fmt(value)}"
     if result.baseline is not None:
         b = result.baseline
-        better = value is not None and (
-            value < b.value if result.metric_mode == "min" else value > b.value
-        )
         text += f" vs baseline {_fmt(b.value)} ({b.description})"
-        if value is not None and b.value and result.metric_mode == "min" and value > 0:
-            text += f", {b.value / value:.1f}× lower" if better else ", not better"
-        elif value is not None:
-            text += "" if better else ", not better"
+        if value is not None and math.isfinite(value):
+            text += ", " + _against(value, b.value, result.metric_mode)
+    if result.stopped_because:
+        text += f"; stopped: {result.stopped_because}"
     return text
+
+
+def _against(value: float, baseline: float, mode: str) -> str:
+    """``2.3× lower``, ``level with the baseline`` or ``not better``."""
+    better = value < baseline if mode == "min" else value > baseline
+    if mode == "min" and value > 0 and baseline > 0:
+        ratio = baseline / value
+        if 1 / LEVEL <= ratio <= LEVEL:
+            return "level with the baseline"
+        return f"{ratio:.1f}× lower" if better else "not better"
+    if baseline and abs(value - baseline) <= (LEVEL - 1) * abs(baseline):
+        return "level with the baseline"
+    return "better" if better else "not better"
 
 
 def _fmt(value: float | None) -> str:
@@ -67,4 +82,4 @@ def _fmt(value: float | None) -> str:
     return f"{value:.4g}"
 
 
-__all__ = ["FitResult", "describe"]
+__all__ = ["LEVEL", "FitResult", "describe"]

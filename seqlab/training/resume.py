@@ -1,12 +1,26 @@
-"""Continuing a run: its saved config, what may change, and the credentials it masked."""
+"""Continuing a run: its saved config, what may change, the credentials it masked, whether
+it already finished, and ``--resume auto``."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from seqlab.config import Config
-from seqlab.errors import CheckpointError, ConfigError
+from seqlab.errors import CheckpointError, ConfigError, SeqlabError
+from seqlab.training.checkpoint import PATH_OPTIONS
+from seqlab.training.rundir import run_name
+
+AUTO = "auto"
+"""``--resume auto``: the newest unfinished run of the same experiment, else a new run."""
+
+
+class RunFinished(SeqlabError):
+    """The run to resume already reached its limits; nothing was written."""
+
+    exit_code = 0
+
 
 FIXED_ON_RESUME = ("model", "task", "optim")
 """Config sections that would make a resumed run another experiment if they changed
@@ -34,34 +48,95 @@ def _changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
         for section in FIXED_ON_RESUME
         for key in old[section]
         if section != "task" or key != "num_workers"
+        if section != "task" or key != "options"
         if not _same_unless_masked(old[section][key], new[section][key])
+    ]
+    old_opts, new_opts = old["task"]["options"], new["task"]["options"]
+    changed += [
+        f"task.options.{key} ({old_opts.get(key)!r} → {new_opts.get(key)!r})"
+        for key in sorted(set(old_opts) | set(new_opts))
+        if key not in PATH_OPTIONS  # a moved data file is the same experiment
+        if not _same_unless_masked(old_opts.get(key), new_opts.get(key))
     ]
     if new["trainer"]["seed"] != old["trainer"]["seed"]:
         changed.append(f"trainer.seed ({old['trainer']['seed']!r} → {new['trainer']['seed']!r})")
     return changed
 
 
-def resume_config(resume: str | Path, config: Config | None) -> tuple[Path, Config]:
+def _limits(config: Config) -> tuple[float, float]:
+    """``max_steps`` and ``max_epochs``, unlimited as infinity."""
+    steps, epochs = config.trainer.max_steps, config.trainer.max_epochs
+    return (
+        float("inf") if steps is None or steps < 0 else float(steps),
+        float("inf") if epochs is None or epochs < 0 else float(epochs),
+    )
+
+
+def finished_step(run_dir: Path, config: Config) -> int | None:
+    """The step a finished run stopped at, when training it with ``config`` has nothing to
+    do: its ``summary.json`` (written only at the end of a fit) records a step or epoch
+    count that reached ``config``'s ``max_steps`` or ``max_epochs``. ``None``: the run is
+    unfinished, was stopped early (a time budget), or ``config`` trains longer."""
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+        done = float(summary["global_step"]), float(summary["epochs"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if any(d >= limit for d, limit in zip(done, _limits(config), strict=True)):
+        return int(done[0])
+    return None
+
+
+def resume_config(
+    resume: str | Path, config: Config | None, *, finished_ok: bool = False
+) -> tuple[Path, Config]:
     """The run directory to continue and the config to continue it with.
 
     ``config`` ``None`` means the run's saved ``config.yaml``; otherwise ``config`` is
-    returned once it is checked to be the same experiment (see :data:`FIXED_ON_RESUME`).
-    Raises :class:`~seqlab.errors.CheckpointError` for a directory that cannot be resumed
-    and :class:`~seqlab.errors.ConfigError` for a changed experiment.
+    returned once it is checked to be the same experiment (see :data:`FIXED_ON_RESUME`;
+    a data file given again at another path, :data:`PATH_OPTIONS`, is the same one).
+    Raises :class:`~seqlab.errors.CheckpointError` for a directory that cannot be resumed,
+    :class:`~seqlab.errors.ConfigError` for a changed experiment and, unless
+    ``finished_ok``, :class:`RunFinished` for a run that ``config``'s limits would not
+    train further.
     """
     run_dir = Path(resume)
     _check_resumable(run_dir)
     saved = Config.load(run_dir / "config.yaml")
-    if config is None:
-        return run_dir, saved
-    changed = _changes(saved.to_dict(), config.to_dict())
-    if changed:
-        raise ConfigError(
-            f"cannot resume {run_dir} with a different {', '.join(changed)}: a resumed run "
-            f"continues the same experiment. Only trainer limits, devices and logging may "
-            f"change; start a new run for the rest."
+    if config is not None:
+        changed = _changes(saved.to_dict(), config.to_dict())
+        if changed:
+            raise ConfigError(
+                f"cannot resume {run_dir} with a different {', '.join(changed)}: a resumed "
+                f"run continues the same experiment. Only trainer limits, devices, logging "
+                f"and the path of a moved data file may change; start a new run for the rest."
+            )
+    step = None if finished_ok else finished_step(run_dir, config or saved)
+    if step is not None:
+        raise RunFinished(
+            f"{run_dir} already finished (step {step}); nothing to do. To train it longer, "
+            f"resume with a higher --max-steps or --max-epochs."
         )
-    return run_dir, config
+    return run_dir, config if config is not None else saved
+
+
+def find_unfinished_run(config: Config) -> Path | None:
+    """For ``--resume auto``: the newest run directory in ``config.run.dir`` named like a
+    run of ``config`` that has a checkpoint, the same experiment and steps left to train."""
+    base = Path(config.run.dir).expanduser()
+    stem = run_name(config)
+    candidates = sorted(
+        (p for p in base.glob(f"{stem}-*") if (p / "checkpoints" / "last.ckpt").is_file()),
+        key=lambda p: (p / "checkpoints" / "last.ckpt").stat().st_mtime,
+        reverse=True,
+    )
+    for run_dir in candidates:
+        try:
+            resume_config(run_dir, config)
+        except SeqlabError:  # another experiment, finished, or unreadable: not this one
+            continue
+        return run_dir
+    return None
 
 
 def _same_unless_masked(saved: Any, new: Any) -> bool:
@@ -100,4 +175,14 @@ def check_credentials(run_dir: Path, config: Config) -> None:
         )
 
 
-__all__ = ["FIXED_ON_RESUME", "check_credentials", "masked_keys", "resume_config"]
+__all__ = [
+    "AUTO",
+    "FIXED_ON_RESUME",
+    "PATH_OPTIONS",
+    "RunFinished",
+    "check_credentials",
+    "find_unfinished_run",
+    "finished_step",
+    "masked_keys",
+    "resume_config",
+]

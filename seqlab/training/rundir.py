@@ -7,6 +7,8 @@ Layout of ``<run.dir>/<name>-<YYYYmmdd-HHMMSS>/``::
     checkpoints/last.ckpt   the latest state (written after every validation and at the end)
     metrics.csv             every logged metric, one row per logging call
     summary.json            final metrics of the best checkpoint, baseline, sizes, time
+    segments.jsonl          one line per fit of the run (the first and each resume): its
+                            start and wall time, so summary.json can give the total
     .lock                   held (flock) by the process writing the run; holds its PID
 
 Under DDP only the global rank-0 process creates and writes files. Processes started by
@@ -30,7 +32,7 @@ import yaml
 
 from seqlab.config import Config
 from seqlab.errors import ConfigError, RunInUseError
-from seqlab.training.checkpoint import atomic_write, saved_config
+from seqlab.training.checkpoint import atomic_write, given_paths, resolved_options, saved_config
 
 _RANK_VARIABLES = ("RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK", "PMI_RANK", "OMPI_COMM_WORLD_RANK")
 
@@ -78,6 +80,9 @@ def new_run_dir(config: Config, *, create: bool) -> Path:
 def write_config(run_dir: Path, config: Config) -> None:
     """``config.yaml``: :func:`~seqlab.training.checkpoint.saved_config` as YAML."""
     text = "# The resolved config of this run (seqlab fit --resume RUN_DIR reads it back).\n"
+    for key, given in given_paths(config).items():
+        if resolved_options({key: given})[key] != given:
+            text += f"# task.options.{key} was given as {given!r} (stored resolved).\n"
     text += yaml.safe_dump(saved_config(config), sort_keys=False)
     atomic_write(run_dir / "config.yaml", lambda f: f.write(text.encode()))
 
@@ -85,6 +90,40 @@ def write_config(run_dir: Path, config: Config) -> None:
 def write_summary(run_dir: Path, summary: dict[str, Any]) -> None:
     text = json.dumps(summary, indent=2, sort_keys=False, default=str) + "\n"
     atomic_write(run_dir / "summary.json", lambda f: f.write(text.encode()))
+
+
+SEGMENTS_FILE = "segments.jsonl"
+
+
+def previous_wall_time(run_dir: Path) -> float:
+    """Seconds the earlier fits of ``run_dir`` took: the sum over ``segments.jsonl``, or for
+    a run written before that file existed, the ``wall_time_s`` of its ``summary.json``."""
+    try:
+        lines = (run_dir / SEGMENTS_FILE).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        lines = []
+    total = 0.0
+    for line in lines:
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
+            total += float(json.loads(line)["wall_time_s"])
+    if lines:
+        return total
+    try:
+        return float(json.loads((run_dir / "summary.json").read_text())["wall_time_s"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0.0
+
+
+def record_segment(run_dir: Path, started_at: float, wall_time_s: float, legacy: float) -> None:
+    """Append this fit's wall time to ``segments.jsonl`` (also when it was interrupted);
+    ``legacy``: the time of a run from before that file, written first as its own entry.
+
+    Best effort: a full disk must not hide the error that ended the fit."""
+    entries = [{"started_at": None, "wall_time_s": round(legacy, 3)}] if legacy else []
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started_at))
+    entries.append({"started_at": started, "wall_time_s": round(wall_time_s, 3)})
+    with contextlib.suppress(OSError), (run_dir / SEGMENTS_FILE).open("a") as f:
+        f.writelines(json.dumps(e) + "\n" for e in entries)
 
 
 LOCK_FILE = ".lock"
@@ -154,6 +193,13 @@ def open_run(config: Config, resume_dir: Path | None) -> Iterator[Path]:
         return
     run_dir = resume_dir if resume_dir is not None else new_run_dir(config, create=True)
     with run_lock(run_dir):
+        started_at, started = time.time(), time.perf_counter()
+        legacy = 0.0
+        if resume_dir is not None and not (run_dir / SEGMENTS_FILE).exists():
+            legacy = previous_wall_time(run_dir)
         remove_stale_temporaries(run_dir)  # left by a process killed mid-write
         write_config(run_dir, config)
-        yield run_dir
+        try:
+            yield run_dir
+        finally:
+            record_segment(run_dir, started_at, time.perf_counter() - started, legacy)

@@ -14,7 +14,7 @@ from seqlab.training.checkpoint import finite, plain
 from seqlab.training.execute import Measured
 from seqlab.training.plan import FitPlan
 from seqlab.training.result import FitResult
-from seqlab.training.rundir import write_summary
+from seqlab.training.rundir import previous_wall_time, write_summary
 from seqlab.training.trainer import FitSession
 
 
@@ -48,6 +48,7 @@ def fit_result(
         wall_time_s=wall_time_s,
         parameters=parameter_counts(plan.model),
         is_global_zero=trainer.is_global_zero,
+        stopped_because=measured.stopped_because,
     )
 
 
@@ -60,6 +61,7 @@ def summary_record(result: FitResult, plan: FitPlan, session: FitSession) -> dic
     config, info, metadata = plan.config, plan.info, plan.metadata
     headline, baseline = result.headline, result.baseline
     best_score = session.callbacks.best.best_model_score
+    earlier = previous_wall_time(result.run_dir) if plan.resuming else 0.0
     return {
         "seqlab_version": metadata["seqlab_version"],
         "run_dir": str(result.run_dir),
@@ -87,7 +89,10 @@ def summary_record(result: FitResult, plan: FitPlan, session: FitSession) -> dic
         "parameters": result.parameters,
         "global_step": result.global_step,
         "epochs": result.epochs,
-        "wall_time_s": round(result.wall_time_s, 3),
+        "stopped_because": result.stopped_because,
+        # Over every fit of the run: the earlier segments (segments.jsonl) and this one.
+        "wall_time_s": round(earlier + result.wall_time_s, 3),
+        "segment_wall_time_s": round(result.wall_time_s, 3),
         "resumed": plan.resuming,
         "skipped_batches": session.callbacks.policy.skipped_batches,
         "world_size": int(session.trainer.world_size),

@@ -7,6 +7,7 @@ every callback and logger is made with its final path.
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,17 +15,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import lightning as L
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressBar, TQDMProgressBar
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.loggers import Logger
 
 from seqlab.config import Config
+from seqlab.diagnostics.attention import AttentionMaps
 from seqlab.diagnostics.grad_flow import GradientFlow
 from seqlab.errors import ConfigError
 from seqlab.tasks import TaskInfo
 from seqlab.tracking.loggers import build_loggers, describe_run, wandb_run_id
 from seqlab.tracking.metrics_csv import CSVMetricsLogger
 from seqlab.tracking.samples import TextSamples
-from seqlab.training.callbacks import CheckpointMetadata, GracefulStop, LastCheckpoint, StepSeeder
+from seqlab.tracking.translations import TranslationSamples
+from seqlab.training.callbacks import (
+    CheckpointMetadata,
+    GracefulStop,
+    LastCheckpoint,
+    LineProgress,
+    StepSeeder,
+)
 from seqlab.training.checkpoint import AtomicCheckpointIO
 from seqlab.training.data import TrainingData
 from seqlab.training.nonfinite import NonFiniteLossPolicy
@@ -64,7 +73,8 @@ def trainer_settings(
         gradient_clip_algorithm="norm" if clip is not None else None,
         enable_checkpointing=True,
         enable_progress_bar=not quiet,
-        enable_model_summary=not quiet,
+        # Lightning's summary adds nothing to seqlab's own line (parameters) but "FLOPs 0"
+        enable_model_summary=False,
         default_root_dir=str(Path(config.run.dir)),
         use_distributed_sampler=False,  # seqlab shards (and resumes) the training data itself
     )
@@ -92,23 +102,84 @@ def check_trainer_settings(settings: dict[str, Any], callbacks: Sequence[Callbac
         _trainer(settings, [*progress_bar(quiet), *callbacks], False)
 
 
+def world_size(config: Config, devices: int | str | list[int]) -> int:
+    """Processes sharing the training data: devices per node × nodes (1 for ``auto``)."""
+    if isinstance(devices, list):
+        per_node = len(devices)
+    elif isinstance(devices, int) and devices > 0:
+        per_node = devices
+    else:
+        per_node = 1
+    return per_node * config.trainer.num_nodes
+
+
+def training_batches(config: Config, task: Any, world: int = 1) -> int | None:
+    """Training batches per epoch and process, as Lightning counts them (each of ``world``
+    processes gets its share of the examples, then ``limit_train_batches`` applies;
+    ``None`` when the loader has no length)."""
+    loader = task.train_dataloader()
+    try:
+        examples, batch_size = len(loader.dataset), loader.batch_size
+    except (TypeError, AttributeError):
+        examples, batch_size = 0, None
+    if batch_size:
+        share = math.ceil(examples / world)
+        batches = share // batch_size if loader.drop_last else math.ceil(share / batch_size)
+    else:  # a stream that batches itself (charlm) splits its batches among the processes
+        try:
+            batches = math.ceil(len(loader) / world)
+        except TypeError:
+            return None
+    limit = config.trainer.limit_train_batches
+    if isinstance(limit, int) and not isinstance(limit, bool):
+        return min(batches, limit)
+    return int(batches * float(limit))
+
+
+def check_val_check_interval(config: Config, task: Any, devices: int | str | list[int] = 1) -> None:
+    """An integer ``val_check_interval`` larger than an epoch's batches, while validation
+    also counts epochs, is refused by Lightning only once training starts: refuse it now."""
+    t = config.trainer
+    interval = t.val_check_interval
+    if not isinstance(interval, int) or isinstance(interval, bool):
+        return
+    if t.check_val_every_n_epoch is None:
+        return  # validation counts batches across epochs: any interval works
+    world = world_size(config, devices)
+    batches = training_batches(config, task, world)
+    if batches is None or interval <= batches:
+        return
+    per = f" per process ({world} processes)" if world > 1 else ""
+    raise ConfigError(
+        f"trainer.val_check_interval={interval} is more than the {batches} training batches of "
+        f"one epoch{per} (task '{config.task.name}', batch size {config.task.batch_size}), so "
+        f"validation would never run within an epoch. Use at most "
+        f"--set trainer.val_check_interval={batches}, a fraction of an epoch such as 0.5, or "
+        f"count across epochs with --set trainer.check_val_every_n_epoch=null."
+    )
+
+
 def progress_bar(quiet: bool) -> list[Callback]:
-    """Rich's bar on a terminal, a sparse tqdm bar in logs, none when ``quiet``."""
+    """Rich's bar on a terminal, plain lines in logs (no ``\r`` or cursor escapes), none
+    when ``quiet``."""
     if quiet:
         return []
     if sys.stdout.isatty():
         return [RichProgressBar(leave=True)]
-    return [TQDMProgressBar(refresh_rate=50)]
+    return [LineProgress()]
 
 
 def diagnostic_callbacks(config: Config, info: TaskInfo, run_dir: Path) -> list[Callback]:
-    """Gradient flow (``log.grad_flow``) and, for language models, text samples."""
+    """Gradient flow (``log.grad_flow``); text samples of language models; sample
+    translations and attention maps of sequence-to-sequence models."""
     out: list[Callback] = []
     grad_flow = GradientFlow.from_option(config.log.grad_flow, run_dir)
     if grad_flow is not None:
         out.append(grad_flow)
     if config.log.samples and info.output_kind == "language_model" and info.itos:
         out.append(TextSamples(run_dir, seed=config.trainer.seed))
+    if config.log.samples and info.output_kind == "seq2seq":
+        out += [TranslationSamples(run_dir), AttentionMaps(run_dir)]
     return out
 
 
@@ -214,9 +285,12 @@ __all__ = [
     "FitSession",
     "build_session",
     "check_trainer_settings",
+    "check_val_check_interval",
     "diagnostic_callbacks",
     "fit_callbacks",
     "fit_loggers",
     "progress_bar",
     "trainer_settings",
+    "training_batches",
+    "world_size",
 ]
