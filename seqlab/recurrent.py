@@ -85,7 +85,8 @@ class Recurrent(nn.Module):
 
     Regularisers and step observers need every step, so they run the stepping path; the
     fused path stays on otherwise. Step observers always step eagerly (they need every
-    ``h_t`` as a node of the graph).
+    ``h_t`` as a node of the graph). Under ``torch.export`` every cell is stepped over all
+    steps with length masks (no branching on the values of ``lengths``), with the same results.
     """
 
     def __init__(
@@ -190,7 +191,13 @@ class Recurrent(nn.Module):
         return self.training and (self.recurrent_dropout > 0 or self.zoneout > 0)
 
     def _needs_stepping(self) -> bool:
-        return self._regularised() or self._observer is not None or not self.fused
+        # torch.export steps the cells: the fused kernels pack sequences by their lengths.
+        return (
+            self._regularised()
+            or self._observer is not None
+            or not self.fused
+            or torch.compiler.is_exporting()
+        )
 
     def _run_cell(
         self, index: int, cell: nn.Module, x: Tensor, state: State, lengths: Tensor | None
@@ -212,7 +219,7 @@ class Recurrent(nn.Module):
                 zoneout=zoneout,
                 observer=lambda t, h: observer(index, t, h),
             )
-        if self.compile_steps:
+        if self.compile_steps and not torch.compiler.is_exporting():
             return compiled_unroll(
                 cell,
                 x,
@@ -245,13 +252,15 @@ class Recurrent(nn.Module):
                 raise ConfigError(
                     f"lengths must have shape ({batch},), got {tuple(lengths.shape)}."
                 )
-            if bool((lengths < 0).any()) or bool((lengths > x.shape[1]).any()):
-                raise ConfigError(
-                    f"lengths must lie in [0, {x.shape[1]}] (the padded length), got "
-                    f"min {int(lengths.min())} and max {int(lengths.max())}."
-                )
-            if bool((lengths == x.shape[1]).all()):
-                lengths = None  # nothing is padded: skip the masking work
+            # torch.export cannot branch on tensor values: it keeps the masks (same results).
+            if not torch.compiler.is_exporting():
+                if bool((lengths < 0).any()) or bool((lengths > x.shape[1]).any()):
+                    raise ConfigError(
+                        f"lengths must lie in [0, {x.shape[1]}] (the padded length), got "
+                        f"min {int(lengths.min())} and max {int(lengths.max())}."
+                    )
+                if bool((lengths == x.shape[1]).all()):
+                    lengths = None  # nothing is padded: skip the masking work
         if state is None:
             state = self.initial_state(batch, device=x.device, dtype=x.dtype)
         elif len(state) != len(self.cells):

@@ -131,6 +131,7 @@ def _onnx(loaded: LoadedCheckpoint, example: tuple[Tensor, Tensor], path: Path) 
                 str(path),
                 dynamo=True,
                 dynamic_shapes=({0: batch}, {0: batch}),
+                external_data=False,  # one file, model.onnx, with the weights inside
                 **names,
             )
             return "dynamo"

@@ -107,8 +107,12 @@ def unroll(
         return torch.stack(outputs, 1), state
 
     lengths = lengths.to(x.device)
-    max_len = min(int(lengths.max()), steps)
-    min_len = int(lengths.min())
+    if torch.compiler.is_exporting():
+        # torch.export cannot take loop bounds from tensor values: mask every step.
+        min_len, max_len = 0, steps
+    else:
+        max_len = min(int(lengths.max()), steps)
+        min_len = int(lengths.min())
     for x_t in inputs[:min_len]:
         h, state = step(x_t, state)
         outputs.append(h)
