@@ -13,15 +13,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from seqlab.config import Config
-from seqlab.errors import CheckpointError, ConfigError, MissingDependencyError
+from seqlab.errors import CheckpointError, MissingDependencyError
 from seqlab.training.checkpoint import (
     LoadedCheckpoint,
     atomic_write,
-    check_cell,
-    info_from_dict,
     info_to_dict,
     plain,
+    rebuild_model,
 )
 
 CONFIG_NAME = "config.json"
@@ -114,20 +112,8 @@ def read_record(directory: str | Path) -> dict[str, Any]:
 
 def empty_model(directory: str | Path, record: Mapping[str, Any]) -> LoadedCheckpoint:
     """The model ``record`` describes, with freshly initialised weights."""
-    from seqlab.models import build_model
-
     p = Path(directory)
-    cell = dict(record.get("cell") or {})
-    selected = check_cell(p, cell)
-    try:
-        config = Config.from_dict(record["config"], source=f"{p / CONFIG_NAME}")
-        config.model.cell = selected
-        info = info_from_dict(record["task_info"])
-        model = build_model(config.model, config.optim, info)
-    except (ConfigError, TypeError, KeyError) as exc:
-        raise CheckpointError(
-            f"{p / CONFIG_NAME} records a model seqlab cannot rebuild: {exc}"
-        ) from None
+    config, info, model, cell = rebuild_model(p, record, source=f"{p / CONFIG_NAME}")
     return LoadedCheckpoint(
         path=p,
         model=model.eval(),

@@ -32,7 +32,7 @@ import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
@@ -40,6 +40,9 @@ from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from seqlab.config import Config
 from seqlab.errors import CheckpointError, ConfigError, PluginError, UnknownNameError
 from seqlab.tasks.base import Baseline, TaskInfo
+
+if TYPE_CHECKING:
+    from seqlab.models import SequenceModel
 
 FORMAT_VERSION = 1
 META_KEY = "seqlab"
@@ -396,6 +399,27 @@ def check_cell(p: Path, cell: Mapping[str, Any]) -> str:
     return selected
 
 
+def rebuild_model(
+    where: Path, record: Mapping[str, Any], source: str
+) -> tuple[Config, TaskInfo, SequenceModel, dict[str, Any]]:
+    """The model a seqlab record (a checkpoint's metadata, an export's config) describes,
+    freshly initialised, with its config (the cell selected as when it was trained), task
+    info and cell record. Raises CheckpointError naming ``source`` when the cell is not
+    installed or the record cannot be rebuilt."""
+    from seqlab.models import build_model
+
+    cell = dict(record.get("cell") or {})
+    selected = check_cell(where, cell)
+    try:
+        config = Config.from_dict(record["config"], source=source)
+        config.model.cell = selected
+        info = info_from_dict(record["task_info"])
+        model = build_model(config.model, config.optim, info)
+    except (ConfigError, TypeError, KeyError) as exc:
+        raise CheckpointError(f"{source} records a model seqlab cannot rebuild: {exc}") from None
+    return config, info, model, cell
+
+
 def load_checkpoint(path: str | Path, trust: bool = False) -> LoadedCheckpoint:
     """Rebuild the model of a seqlab checkpoint (file or run directory) with its weights.
 
@@ -403,7 +427,6 @@ def load_checkpoint(path: str | Path, trust: bool = False) -> LoadedCheckpoint:
     foreign file, or when the checkpoint's cell comes from a distribution that is not
     installed (the message says what to ``pip install``).
     """
-    from seqlab.models import build_model
 
     p = resolve_checkpoint_path(path)
     ckpt = read_checkpoint(p, trust=trust)
@@ -419,17 +442,7 @@ def load_checkpoint(path: str | Path, trust: bool = False) -> LoadedCheckpoint:
             f"checkpoint {p} uses format {meta.get('format')}, newer than this seqlab reads "
             f"({FORMAT_VERSION}); upgrade seqlab (it was written by seqlab {meta.get('seqlab_version')})."
         )
-    cell = dict(meta.get("cell") or {})
-    selected = check_cell(p, cell)
-    try:
-        config = Config.from_dict(meta["config"], source=f"checkpoint {p}")
-        config.model.cell = selected
-        info = info_from_dict(meta["task_info"])
-        model = build_model(config.model, config.optim, info)
-    except (ConfigError, TypeError, KeyError) as exc:
-        raise CheckpointError(
-            f"checkpoint {p} records a model seqlab cannot rebuild: {exc}"
-        ) from None
+    config, info, model, cell = rebuild_model(p, meta, source=f"checkpoint {p}")
     try:
         model.load_state_dict(ckpt["state_dict"], strict=True)
     except RuntimeError as exc:
