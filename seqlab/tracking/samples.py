@@ -148,32 +148,46 @@ class TextSamples(Callback):
         rows = self.generate_rows(pl_module, step)
         if not rows:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as f:
-            for row in rows:
-                f.write(
-                    json.dumps({**row, "epoch": trainer.current_epoch}, ensure_ascii=False) + "\n"
-                )
-        from lightning.pytorch.loggers import WandbLogger
+        record_rows(trainer, self.path, rows, TABLE_KEY, COLUMNS, step)
 
-        for logger in trainer.loggers:
-            if isinstance(logger, WandbLogger):
-                logger.log_table(
-                    TABLE_KEY,
-                    columns=COLUMNS,
-                    data=[[r[c] for c in COLUMNS] for r in rows],
-                    step=step,
-                )
+
+def record_rows(
+    trainer: L.Trainer,
+    path: Path,
+    rows: Sequence[dict[str, Any]],
+    table: str,
+    columns: Sequence[str],
+    step: int,
+) -> None:
+    """Append ``rows`` (with the epoch) to the JSON-lines file ``path`` and log them as the
+    W&B table ``table`` when a W&B logger is attached: the record of every sample table."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps({**row, "epoch": trainer.current_epoch}, ensure_ascii=False) + "\n")
+    from lightning.pytorch.loggers import WandbLogger
+
+    for logger in trainer.loggers:
+        if isinstance(logger, WandbLogger):
+            logger.log_table(
+                table,
+                columns=list(columns),
+                data=[[r[c] for c in columns] for r in rows],
+                step=step,
+            )
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows of a JSON-lines file written by :func:`record_rows` (empty when absent)."""
+    if not path.is_file():
+        return []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
 
 
 def read_samples(run_dir: str | Path) -> list[dict[str, Any]]:
     """The rows of ``<run_dir>/samples.jsonl`` (empty when the run drew no samples)."""
-    path = Path(run_dir) / "samples.jsonl"
-    if not path.is_file():
-        return []
-    return [
-        json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
-    ]
+    return read_rows(Path(run_dir) / "samples.jsonl")
 
 
 __all__ = [
@@ -184,5 +198,7 @@ __all__ = [
     "TextSamples",
     "decode",
     "encode",
+    "read_rows",
     "read_samples",
+    "record_rows",
 ]

@@ -12,7 +12,6 @@ to ``<run_dir>/translations.jsonl`` and logs the rows as the W&B table ``transla
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from seqlab.tracking.process import log_step
+from seqlab.tracking.samples import read_rows, record_rows
 from seqlab.validation import positive_int
 
 TABLE_KEY = "translations"
@@ -77,30 +77,12 @@ class TranslationSamples(Callback):
             return
         step = log_step(trainer)
         rows = [{c: r[c] for c in COLUMNS[:-1]} | {"step": step} for r in rows]
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as f:
-            for row in rows:
-                record = {**row, "epoch": trainer.current_epoch}
-                f.write(json.dumps(record, ensure_ascii=False) + "\n")
-        from lightning.pytorch.loggers import WandbLogger
-
-        for logger in trainer.loggers:
-            if isinstance(logger, WandbLogger):
-                logger.log_table(
-                    TABLE_KEY,
-                    columns=COLUMNS,
-                    data=[[r[c] for c in COLUMNS] for r in rows],
-                    step=step,
-                )
+        record_rows(trainer, self.path, rows, TABLE_KEY, COLUMNS, step)
 
 
 def read_translations(run_dir: str | Path) -> list[dict[str, Any]]:
     """The rows of ``<run_dir>/translations.jsonl`` (empty when there are none)."""
-    path = Path(run_dir) / "translations.jsonl"
-    if not path.is_file():
-        return []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
+    return read_rows(Path(run_dir) / "translations.jsonl")
 
 
 __all__ = ["COLUMNS", "TABLE_KEY", "TranslationSamples", "read_translations", "sample_rows"]
