@@ -88,10 +88,10 @@ class WarmupOptim(OptimConfig):
     """The optimiser, with a key the CLI has never heard of.
 
     Attributes:
-        warmup_steps: raise the learning rate linearly over this many first steps.
+        lookahead_steps: look this many steps ahead of the fast weights.
     """
 
-    warmup_steps: int = 0
+    lookahead_steps: int = 0
 
 
 @dataclass
@@ -130,10 +130,10 @@ def test_a_new_config_key_shows_up_in_the_help_of_every_command() -> None:
     app = build_app(WarmupConfig)
     for command in ("fit", "compare", "sweep"):
         out = _help(app, command)
-        assert "--optim.warmup_steps" in out, command
-        assert "Raise the learning rate linearly over this many first steps." in out, command
+        assert "--optim.lookahead_steps" in out, command
+        assert "Look this many steps ahead of the fast weights." in out, command
         assert "Config: optim" in out, command  # grouped with its section
-    assert "--optim.warmup_steps" not in _help(build_app(Config), "fit")
+    assert "--optim.lookahead_steps" not in _help(build_app(Config), "fit")
 
 
 def test_the_new_flag_sets_the_key_in_fit(monkeypatch) -> None:
@@ -144,10 +144,10 @@ def test_the_new_flag_sets_the_key_in_fit(monkeypatch) -> None:
 
     monkeypatch.setattr(seqlab.training, "fit", fake_fit)
     cfg = _captured(
-        build_app(WarmupConfig), ["fit", "--optim.warmup_steps", "7", "--lr", "0.01", "--quiet"]
+        build_app(WarmupConfig), ["fit", "--optim.lookahead_steps", "7", "--lr", "0.01", "--quiet"]
     )
     assert isinstance(cfg, WarmupConfig)
-    assert cfg.optim.warmup_steps == 7 and cfg.optim.lr == 0.01 and cfg.run.quiet is True
+    assert cfg.optim.lookahead_steps == 7 and cfg.optim.lr == 0.01 and cfg.run.quiet is True
 
 
 def test_the_new_flag_sets_the_key_in_compare(monkeypatch) -> None:
@@ -157,9 +157,9 @@ def test_the_new_flag_sets_the_key_in_compare(monkeypatch) -> None:
         raise Captured(base)
 
     monkeypatch.setattr(seqlab.compare, "build_plan", fake_build_plan)
-    args = ["compare", "--cells", "rnn", "--max-steps", "2", "--optim.warmup_steps", "5"]
+    args = ["compare", "--cells", "rnn", "--max-steps", "2", "--optim.lookahead_steps", "5"]
     cfg = _captured(build_app(WarmupConfig), args)
-    assert cfg.optim.warmup_steps == 5
+    assert cfg.optim.lookahead_steps == 5
 
 
 def test_the_new_flag_sets_the_key_in_sweep(monkeypatch, tmp_path: Path) -> None:
@@ -169,9 +169,9 @@ def test_the_new_flag_sets_the_key_in_sweep(monkeypatch, tmp_path: Path) -> None
         raise Captured(base)
 
     monkeypatch.setattr(seqlab.sweep, "check_runs", fake_check_runs)
-    args = ["sweep", str(_sweep_file(tmp_path)), "--local", "--optim.warmup_steps", "3"]
+    args = ["sweep", str(_sweep_file(tmp_path)), "--local", "--optim.lookahead_steps", "3"]
     cfg = _captured(build_app(WarmupConfig), args)
-    assert cfg.optim.warmup_steps == 3
+    assert cfg.optim.lookahead_steps == 3
 
 
 # -- the flags ----------------------------------------------------------------------------------

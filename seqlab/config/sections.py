@@ -64,8 +64,12 @@ class ModelConfig:
             (Luong et al. 2015), with input feeding.
         teacher_forcing: sequence to sequence: probability of feeding the decoder the true
             previous token in training (else its own most likely one).
-        label_smoothing: sequence to sequence: mass spread uniformly over the target
-            vocabulary in the training loss (Szegedy et al. 2016).
+        label_smoothing: classification, language models and sequence to sequence: mass
+            spread uniformly over the classes (or the vocabulary) in the training loss
+            (Szegedy et al. 2016); validation and test metrics use the plain loss.
+        frontend: classification: ``fcn`` adds the fully convolutional branch of LSTM-FCN
+            (Karim et al. 2017) beside the recurrent stack, the same for every cell;
+            ``none``: the recurrent stack alone.
         compile: step the cell through ``torch.compile`` (a chunk of steps per compiled
             graph) wherever it is stepped; same results, first batches slower while it
             compiles. If compiling fails: one warning and eager stepping.
@@ -88,6 +92,7 @@ class ModelConfig:
     attention: Literal["none", "additive", "dot", "general"] = "additive"
     teacher_forcing: float = 1.0
     label_smoothing: float = 0.0
+    frontend: Literal["none", "fcn"] = "none"
     compile: bool = field(default=False, metadata=flag("--compile"))
 
     def validate(self) -> None:
@@ -144,6 +149,8 @@ class OptimConfig:
         min_lr: the final rate of the cosine schedule.
         plateau_factor: the factor of the plateau schedule.
         plateau_patience: validations without improvement before the plateau schedule cuts.
+        warmup_steps: raise the rate linearly from 0 to ``lr`` over this many optimiser
+            steps before the schedule starts (0: no warm-up).
         gradient_clip: clip the global gradient norm to this value (``None``: no clipping).
     """
 
@@ -155,6 +162,7 @@ class OptimConfig:
     min_lr: float = 0.0
     plateau_factor: float = 0.5
     plateau_patience: int = 2
+    warmup_steps: int = 0
     gradient_clip: float | None = field(default=1.0, metadata=flag("--gradient-clip"))
 
     def validate(self) -> None:
@@ -164,6 +172,7 @@ class OptimConfig:
         at_least("optim.min_lr", self.min_lr, 0)
         in_range("optim.plateau_factor", self.plateau_factor, 0, 1)
         at_least("optim.plateau_patience", self.plateau_patience, 0)
+        at_least("optim.warmup_steps", self.warmup_steps, 0)
         if self.gradient_clip is not None:
             positive("optim.gradient_clip", self.gradient_clip)
 
@@ -177,6 +186,11 @@ class TrainerConfig:
             Setting only ``max_steps`` (a flag, ``--set`` or a file) lifts this limit.
         max_steps: stop after this many optimiser steps (-1: no limit). Setting only
             ``max_epochs`` lifts this limit; set both to stop at whichever comes first.
+        max_time: stop after this many seconds of training (``None``: no time limit); a
+            resumed run gets what is left of it.
+        early_stop: stop when the task's validation metric has not improved for this many
+            validations (``None``: never stop early); the best checkpoint is kept.
+        accumulate_grad_batches: sum the gradients of this many batches per optimiser step.
         accelerator: ``auto``, ``cpu``, ``gpu``/``cuda`` or ``mps``.
         devices: devices per node: a count, ``auto``, or a list such as ``"0,1"``.
         strategy: ``auto``, ``ddp``, ``ddp_spawn``, ``fsdp``... (Lightning's names).
@@ -201,6 +215,9 @@ class TrainerConfig:
 
     max_epochs: int | None = field(default=10, metadata=flag("--max-epochs"))
     max_steps: int = field(default=-1, metadata=flag("--max-steps"))
+    max_time: float | None = field(default=None, metadata=flag("--max-time"))
+    early_stop: int | None = field(default=None, metadata=flag("--early-stop"))
+    accumulate_grad_batches: int = 1
     accelerator: str = field(default="auto", metadata=flag("--accelerator"))
     devices: int | str = field(default="auto", metadata=flag("--devices"))
     strategy: str = field(default="auto", metadata=flag("--strategy"))
@@ -223,10 +240,15 @@ class TrainerConfig:
             positive("trainer.max_epochs", self.max_epochs)
         if self.max_steps != -1:
             positive("trainer.max_steps", self.max_steps)
-        if self.max_epochs is None and self.max_steps == -1:
+        if self.max_time is not None:
+            positive("trainer.max_time", self.max_time)
+        if self.early_stop is not None:
+            positive("trainer.early_stop", self.early_stop)
+        positive("trainer.accumulate_grad_batches", self.accumulate_grad_batches)
+        if self.max_epochs is None and self.max_steps == -1 and self.max_time is None:
             raise ConfigError(
                 "trainer.max_epochs is null and trainer.max_steps is -1: the run would never "
-                "stop. Set one of them, e.g. --max-epochs 10 or --max-steps 1000."
+                "stop. Set one of them, e.g. --max-epochs 10 or --max-steps 1000 (or --max-time 300)."
             )
         if isinstance(self.devices, int) and self.devices != -1:
             positive("trainer.devices", self.devices)

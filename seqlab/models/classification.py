@@ -40,7 +40,9 @@ class SequenceClassifier(SequenceModel):
 
     def step(self, batch: Batch) -> tuple[Tensor, Tensor]:
         logits = self(batch["x"], batch["lengths"])
-        return F.cross_entropy(logits, batch["y"]), logits
+        # Smoothing regularises training only; validation and test losses stay comparable.
+        smoothing = self.model_config.label_smoothing if self.training else 0.0
+        return F.cross_entropy(logits, batch["y"], label_smoothing=smoothing), logits
 
     def update_metrics(self, metrics: nn.ModuleDict, batch: Batch, out: Tensor) -> None:
         y = batch["y"]
