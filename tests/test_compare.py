@@ -593,3 +593,12 @@ def test_comparison_runs_on_the_slurm_launcher(tmp_path: Path) -> None:
     assert (out / "submitit").is_dir()
     again = run_comparison(plan, out, threads=1, launcher="slurm", launcher_options=options)
     assert [o.status for o in again.outcomes] == ["reused"]
+
+
+def test_parameter_counts_are_printed_exactly():
+    from seqlab.compare.numbers import fmt_count
+
+    # 6 significant digits printed both of these as 1,221,250
+    assert fmt_count(1_221_249) == "1,221,249"
+    assert fmt_count(1_221_250.0) == "1,221,250"
+    assert fmt_count(None) == "–"

@@ -49,6 +49,12 @@ def fmt(value: float | None, digits: int = 4) -> str:
     return f"{value:.{digits}g}"
 
 
+def fmt_count(value: float | None) -> str:
+    """An exact count (parameters, FLOPs) in full with thousands separators: ``1,221,249``;
+    significant digits would make two models' counts look equal when they are not."""
+    return "–" if value is None else f"{round(value):,}"
+
+
 def fmt_mean_std(values: Sequence[float], digits: int = 4) -> str:
     mean, std = mean_std(values)
     if mean is None:
@@ -94,6 +100,7 @@ __all__ = [
     "best_cell_sentence",
     "by_cell",
     "fmt",
+    "fmt_count",
     "fmt_mean_std",
     "geometric_mean",
     "mean_std",

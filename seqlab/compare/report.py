@@ -29,6 +29,7 @@ from seqlab.compare.numbers import (
     best_cell_sentence,
     by_cell,
     fmt,
+    fmt_count,
     fmt_mean_std,
     geometric_mean,
     mean_std,
@@ -72,13 +73,13 @@ def summary_table(
             [
                 cell.label,
                 ", ".join(str(h) for h in hidden),
-                fmt(statistics.fmean(values_of(rs, "parameters")), 6),
+                fmt_count(statistics.fmean(values_of(rs, "parameters"))),
                 fmt_mean_std(values_of(rs, key)),
                 str(len(rs)),
                 fmt(statistics.fmean(values_of(rs, "baseline")))
                 if values_of(rs, "baseline")
                 else "–",
-                fmt(statistics.fmean(values_of(rs, "flops_per_step")), 6)
+                fmt_count(statistics.fmean(values_of(rs, "flops_per_step")))
                 if values_of(rs, "flops_per_step")
                 else "–",
                 fmt_mean_std(values_of(rs, "train_time_s"), 3),

@@ -242,6 +242,36 @@ def check_gradients(t: CellUnderTest) -> None:
                 )
 
 
+@as_check
+def check_gradient_through_time(t: CellUnderTest) -> None:
+    """The last step's output has a gradient with respect to the first step's input and
+    the initial state, on every path: the state carries gradient from step to step.
+
+    float64, training mode, 7 steps. A cell that detaches its state between steps (or
+    only on one path) trains as if every step were the first: truncated BPTT of length 1.
+    """
+    cell = t.build().train()
+    x = randn_x(t)
+    s0 = reachable_state(t, cell, BATCH, torch.float64)
+    for label, run in paths(t, cell):
+        xg = x.clone().requires_grad_(True)
+        start = like(s0, [p.clone().requires_grad_(True) for p in parts(s0)])
+        out, _ = run(xg, start)
+        last = (out[:, -1] * torch.randn_like(out[:, -1])).sum()
+        got = torch.autograd.grad(last, [xg, *parts(start)], allow_unused=True)
+        reached = [g is not None and bool((g != 0).any()) for g in got[1:]]
+        first_input = got[0] is not None and bool((got[0][:, 0] != 0).any())
+        if not (first_input and any(reached)):
+            raise CheckFailed(
+                f"on the {label} path, the output at the last of {x.shape[1]} steps has no "
+                f"gradient with respect to the first step's input or the initial state: the "
+                f"state does not carry gradient through time (a .detach(), .data, "
+                f"torch.no_grad() or a copy through NumPy between steps). Return the new state "
+                f"as computed, attached to the graph; seqlab detaches it itself where "
+                f"truncated BPTT asks for it."
+            )
+
+
 def _usable_gradient(g: Tensor | None, what: str, where: str, nonzero: bool) -> None:
     if g is None:
         raise CheckFailed(

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from seqlab.testing._behaviour_checks import (
     check_batch_independence,
     check_determinism,
+    check_gradient_through_time,
     check_gradients,
     check_state_dict_roundtrip,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "check_constructor",
     "check_determinism",
     "check_forward_sequence",
+    "check_gradient_through_time",
     "check_gradients",
     "check_initial_state",
     "check_recurrent_integration",
@@ -70,6 +72,7 @@ _CHECKS: tuple[Callable[..., None], ...] = (
     check_chunked_state,
     check_variable_lengths,
     check_gradients,
+    check_gradient_through_time,
     check_state_dict_roundtrip,
     check_recurrent_integration,
 )
