@@ -11,7 +11,13 @@ first time the headline metric reaches a value.
     python benchmarks/seq2seq.py addition              # goal: ≥ 0.99 exact in ≤ 150 s
     python benchmarks/seq2seq.py dates                 # goal: ≥ 0.99 exact in ≤ 180 s
     python benchmarks/seq2seq.py lengths --plot docs/img/seq2seq-reverse-lengths.png
-    python benchmarks/seq2seq.py translate             # BLEU, attention vs none
+    python benchmarks/seq2seq.py lengths --tasks sort --plot docs/img/seq2seq-sort-lengths.png
+    python benchmarks/seq2seq.py translate --seeds 0 1  # BLEU, attention vs none
+    python benchmarks/seq2seq.py translate --attentions none --set trainer.max_epochs=26
+
+Every row also gives ``train_cpu_s``, the CPU seconds spent training (validations left
+out): compare attention and none at equal CPU time with it (or stop both at a budget
+with ``--budget-cpu SECONDS``); wall time on a shared machine measures the neighbours.
 
 Report the machine's load (``uptime``) next to the times: the CPU is shared.
 """
@@ -28,6 +34,7 @@ from typing import Any
 
 import lightning as L
 import torch
+import yaml
 
 from seqlab.config import resolve_config
 from seqlab.tasks.seq2seq_data import scores
@@ -40,26 +47,42 @@ REPO = Path(__file__).resolve().parents[1]
 class Watch(L.Callback):
     """Validation metrics against training time; stops at ``stop_at`` of ``monitor``."""
 
-    def __init__(self, monitor: str, stop_at: float | None) -> None:
-        self.monitor, self.stop_at = monitor, stop_at
+    def __init__(
+        self, monitor: str, stop_at: float | None, budget_cpu: float | None = None
+    ) -> None:
+        self.monitor, self.stop_at, self.budget_cpu = monitor, stop_at, budget_cpu
         self.start = 0.0
         self.cpu_start = 0.0
         self.in_validation = 0.0
+        self.cpu_in_validation = 0.0
         self.val_start = 0.0
+        self.val_cpu_start = 0.0
         self.rows: list[dict[str, Any]] = []
 
     def on_train_start(self, trainer, pl_module):
         self.start = time.perf_counter()
         self.cpu_start = time.process_time()
 
+    def training_cpu_s(self) -> float:
+        """This process's CPU seconds spent training (validations left out)."""
+        return time.process_time() - self.cpu_start - self.cpu_in_validation
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        # A CPU-time budget, not wall time: on a shared machine the wall clock measures
+        # the neighbours; CPU seconds are what the run itself cost (one torch thread).
+        if self.budget_cpu is not None and self.training_cpu_s() >= self.budget_cpu:
+            trainer.should_stop = True  # Lightning still validates (and checkpoints)
+
     def on_validation_start(self, trainer, pl_module):
         self.val_start = time.perf_counter()
+        self.val_cpu_start = time.process_time()
 
     def on_validation_end(self, trainer, pl_module):
         now = time.perf_counter()
         if trainer.sanity_checking:
             return
         self.in_validation += now - self.val_start
+        self.cpu_in_validation += time.process_time() - self.val_cpu_start
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val_")}
         row = {
             "epoch": trainer.current_epoch,
@@ -68,6 +91,7 @@ class Watch(L.Callback):
             "train_s": round(now - self.start - self.in_validation, 1),
             # this process's CPU seconds: what the run would take alone on one core
             "cpu_s": round(time.process_time() - self.cpu_start, 1),
+            "train_cpu_s": round(self.training_cpu_s(), 1),
             **{k: round(v, 4) for k, v in metrics.items()},
         }
         self.rows.append(row)
@@ -76,7 +100,13 @@ class Watch(L.Callback):
             trainer.should_stop = True
 
 
-def run(preset: str, overrides: list[str], stop_at: float | None, run_dir: str):
+def run(
+    preset: str,
+    overrides: list[str],
+    stop_at: float | None,
+    run_dir: str,
+    budget_cpu: float | None = None,
+):
     cfg = resolve_config(
         REPO / "configs" / preset,
         overrides=[
@@ -87,7 +117,7 @@ def run(preset: str, overrides: list[str], stop_at: float | None, run_dir: str):
             "run.quiet=true",
         ],
     )
-    watch = Watch("val_exact" if cfg.task.name != "translate" else "val_bleu", stop_at)
+    watch = Watch("val_exact" if cfg.task.name != "translate" else "val_bleu", stop_at, budget_cpu)
     began = time.perf_counter()
     result = fit(cfg, callbacks=[watch])
     total = time.perf_counter() - began
@@ -138,11 +168,16 @@ def by_length(ckpt: Path) -> dict[int, float]:
 
 def lengths_experiment(args: argparse.Namespace) -> None:
     curves: dict[str, dict[int, float]] = {}
+    preset_options = yaml.safe_load((REPO / "configs" / "reverse-sort.yaml").read_text())["task"][
+        "options"
+    ]
     for task in args.tasks:
         for attention in ("none", "additive"):
             with tempfile.TemporaryDirectory() as tmp:
                 overrides = [
                     f"task.name={task}",
+                    # a new task name drops the preset's options: give them again
+                    *(f"task.options.{k}={v}" for k, v in preset_options.items()),
                     f"model.attention={attention}",
                     *args.set,
                 ]
@@ -176,16 +211,26 @@ def lengths_experiment(args: argparse.Namespace) -> None:
 
 
 def translate_experiment(args: argparse.Namespace) -> None:
-    for attention in args.attentions:
-        with tempfile.TemporaryDirectory() as tmp:
-            overrides = [f"model.attention={attention}", *args.set]
-            result, _, total = run("translate-tatoeba.yaml", overrides, None, tmp)
-        base = result.baseline
-        print(
-            f"attention {attention}: test BLEU {result.metrics.get('test_bleu'):.4f}, "
-            f"val BLEU {result.metrics.get('val_bleu'):.4f}, {total:.0f} s "
-            f"(baseline {base.description if base else '-'}: {base.value if base else '-'})"
-        )
+    """Attention against none on Tatoeba: equal epochs, or an equal CPU-time budget."""
+    for seed in args.seeds:
+        for attention in args.attentions:
+            with tempfile.TemporaryDirectory() as tmp:
+                overrides = [f"model.attention={attention}", f"trainer.seed={seed}", *args.set]
+                result, rows, total = run(
+                    "translate-tatoeba.yaml", overrides, None, tmp, args.budget_cpu
+                )
+            base = result.baseline
+            best = max(rows, key=lambda r: r.get("val_bleu", -1.0)) if rows else {}
+            epochs = len({r["step"] for r in rows})  # the final re-validation repeats a step
+            print(
+                f"attention {attention}, seed {seed}: test BLEU "
+                f"{result.metrics.get('test_bleu', float('nan')):.4f}, best val BLEU "
+                f"{best.get('val_bleu', float('nan')):.4f} (epoch {best.get('epoch')}), "
+                f"{epochs} epochs, {rows[-1]['train_cpu_s'] if rows else '-'} training "
+                f"CPU s, {total:.0f} s wall (baseline: "
+                f"{base.description + ' ' + format(base.value, '.4f') if base else '-'})",
+                flush=True,
+            )
     print(f"load: {os.getloadavg()}")
 
 
@@ -198,6 +243,13 @@ def main() -> None:
     parser.add_argument("--plot", default=None, help="lengths: write the plot here")
     parser.add_argument(
         "--attentions", nargs="+", default=["none", "additive"], help="translate: attentions"
+    )
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0], help="translate: seeds")
+    parser.add_argument(
+        "--budget-cpu",
+        type=float,
+        default=None,
+        help="stop training after this many CPU seconds of training (validations excluded)",
     )
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     args = parser.parse_args()

@@ -61,6 +61,7 @@ LAYERS: dict[str, frozenset[str]] = {
     "jobs": frozenset({*_BASE, "config"}),
     "compare": frozenset({*_TRAINING_AND_BELOW, "jobs"}),
     "sweep": frozenset({*_TRAINING_AND_BELOW, "jobs"}),
+    "tune": frozenset(_TRAINING_AND_BELOW),
     "serving": frozenset(_TRAINING_AND_BELOW),
 }
 LAYERS["cli"] = frozenset(LAYERS)  # the command line: "everything"

@@ -13,7 +13,8 @@ network; ``python -m pytest`` is this test suite), and that list must match the 
 exactly, so no new command is skipped silently.
 
 The benchmark scripts whose numbers the docs publish (``benchmarks/fit.py`` in
-docs/training.md, ``benchmarks/external.py`` in docs/results.md) take minutes, so the
+docs/training.md, ``benchmarks/external.py``, ``benchmarks/charlm.py`` and
+``benchmarks/ucr.py`` in docs/results.md) take minutes, so the
 docs mark those blocks not to run; here every such command line found in the docs and the
 README runs as written plus a tiny budget (``BENCH_BUDGETS``: later flags win), so its
 flags cannot drift from the script either.
@@ -41,9 +42,26 @@ FENCE = re.compile(r"^```(\w*)\s*$")
 BENCH_BUDGETS = {
     "fit.py": ["--steps", "6", "--warmup", "2", "--repeats", "1", "--n-train", "256"],
     "external.py": ["--budget", "0.3"],
+    "charlm.py": ["--seconds", "2", "--set", "trainer.limit_val_batches=2"],
+    "ucr.py": [
+        "--datasets",
+        "ItalyPowerDemand",
+        "--max-steps",
+        "3",
+        "--skip-dtw",
+        "--limit-test-batches",
+        "2",
+    ],
+}
+# What each benchmark prints when it ran through (its table's first row or header).
+BENCH_HEADLINES = {
+    "fit.py": "whole runs",
+    "external.py": "| nanogpt |",
+    "charlm.py": "| seqlab preset |",
+    "ucr.py": "| ItalyPowerDemand |",
 }
 BENCH_LINE = re.compile(
-    r"python (?P<script>benchmarks/(?:fit|external)\.py)(?P<args>(?: +[^\s#]+)*)"
+    r"python (?P<script>benchmarks/(?:fit|external|charlm|ucr)\.py)(?P<args>(?: +[^\s#`]+)*)"
 )
 EVAL_BUDGET = [
     "--set", "task.batch_size=4",
@@ -164,7 +182,8 @@ def test_readme_commands_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 
 def bench_commands() -> list[tuple[str, list[str]]]:
-    """``(script, args)`` of every ``python benchmarks/{fit,external}.py`` line in the docs."""
+    """``(script, args)`` of every ``python benchmarks/{fit,external,charlm,ucr}.py`` line in
+    the docs."""
     pages = [README, *sorted((REPO / "docs").rglob("*.md"))]
     found = {
         (m["script"], tuple(shlex.split(m["args"])))
@@ -175,10 +194,12 @@ def bench_commands() -> list[tuple[str, list[str]]]:
     return sorted((script, list(args)) for script, args in found)
 
 
-def test_the_docs_publish_both_benchmarks() -> None:
+def test_the_docs_publish_every_budgeted_benchmark() -> None:
     assert {script for script, _ in bench_commands()} == {
         "benchmarks/fit.py",
         "benchmarks/external.py",
+        "benchmarks/charlm.py",
+        "benchmarks/ucr.py",
     }
 
 
@@ -200,5 +221,4 @@ def test_documented_benchmark_commands_run(script: str, args: list[str]) -> None
         timeout=600,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    headline = "whole runs" if script.endswith("fit.py") else "| nanogpt |"
-    assert headline in proc.stdout, proc.stdout
+    assert BENCH_HEADLINES[Path(script).name] in proc.stdout, proc.stdout

@@ -26,9 +26,9 @@ The rules a page follows (docs/docs-testing.md explains them to writers):
   (``FIT_BUDGET`` and ``budgeted`` below; docs/docs-testing.md has the table): ``fit``
   trains one epoch of 3 batches of 4 that ends with a validation, and evaluates 2
   batches; ``compare`` runs 1 seed for ``--max-steps 3`` or ``--time-budget 1`` in this
-  process (``--workers 0``); ``sweep`` 1 run with the ``fit`` budget; ``bench`` 1 round
-  at B=4, T=5; ``validate``/``test`` 2 batches; ``generate`` at most 50 tokens. The
-  command as written is always passed whole, so a flag or config key that no longer
+  process (``--workers 0``); ``sweep`` 1 run with the ``fit`` budget; ``tune`` 1 trial
+  per cell with the ``fit`` budget; ``bench`` 1 round at B=4, T=5; ``validate``/``test``
+  2 batches; ``generate`` at most 50 tokens. The command as written is always passed whole, so a flag or config key that no longer
   exists fails the test. Other shell lines run in ``bash`` with a ``seqlab`` on PATH
   that applies the same budgets. All of it with one torch thread (OMP_NUM_THREADS=1).
 """
@@ -217,6 +217,16 @@ def budgeted(argv: list[str], workdir: Path) -> list[str]:
         if not found:
             args += ["--count", "1"]
         return [command, *(_budgeted_sweep_file(a, workdir) for a in args)]
+    if command == "tune":
+        # shrink a budget, never repair one: an example of a bad value must stay bad
+        trials, seconds = _option_value(args, "--trials"), _option_value(args, "--time-budget")
+        if trials is None:
+            args += ["--trials", "1"]
+        elif _number(trials) > 1:
+            args, _ = _replace_value(args, "--trials", "1")
+        if seconds is not None and _number(seconds) > 30:
+            args, _ = _replace_value(args, "--time-budget", "30")
+        return [command, *args, *FIT_BUDGET]
     if command == "bench":
         return [command, *args, "--rounds", "1", "--seq-len", "5", "--batch-size", "4"]
     if command in ("validate", "test"):
@@ -227,6 +237,13 @@ def budgeted(argv: list[str], workdir: Path) -> list[str]:
             args, _ = _replace_value(args, "--length", "50")
         return [command, *args]
     return argv
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return float("nan")  # not a number: left as written, for the command to refuse
 
 
 def _budgeted_sweep_file(arg: str, workdir: Path) -> str:

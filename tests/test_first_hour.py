@@ -315,6 +315,22 @@ def test_max_steps_alone_lifts_the_default_max_epochs():
     assert cfg.trainer.max_epochs is None
 
 
+def test_max_time_alone_is_the_budget_and_lifts_what_a_file_gave(tmp_path):
+    from seqlab.config import resolve_config
+
+    cfg = resolve_config(flags={"trainer.max_time": 60})
+    t = cfg.trainer
+    assert (t.max_time, t.max_epochs, t.max_steps) == (60, None, -1)
+    path = tmp_path / "c.yaml"
+    path.write_text("trainer:\n  max_time: 105\n  max_steps: 3000\n")
+    t = resolve_config(path).trainer
+    assert (t.max_time, t.max_epochs, t.max_steps) == (105, None, 3000)
+    t = resolve_config(path, {"trainer.max_steps": 3}).trainer
+    assert (t.max_time, t.max_epochs, t.max_steps) == (None, None, 3)
+    t = resolve_config(path, {"trainer.max_time": 5, "trainer.max_epochs": 2}).trainer
+    assert (t.max_time, t.max_epochs, t.max_steps) == (5, 2, -1)
+
+
 def test_a_file_giving_both_limits_keeps_both_until_a_flag_gives_one(tmp_path):
     from seqlab.config import resolve_config
 

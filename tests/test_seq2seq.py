@@ -75,6 +75,50 @@ def test_bridge_maps_encoder_state_to_decoder_state(
         assert [t.shape for t in got] == [t.shape for t in want]
 
 
+@pytest.mark.parametrize(
+    ("attention", "query_is_previous_output"), [("additive", True), ("general", False)]
+)
+def test_additive_is_bahdanaus_decoder_and_general_is_luongs(
+    task, attention, query_is_previous_output
+):
+    # Bahdanau: s_{t-1} queries before the step, so the weights cannot depend on the token
+    # read at step t; Luong: h_t (after reading the token) queries, so they do.
+    model = model_for(task, attention=attention, bidirectional=True)
+    x, lengths = torch.tensor([[3, 4, 5, 6]]), torch.tensor([4])
+    with torch.no_grad():
+        carry, memory = model.start(x, lengths)
+        weights = [model.decode_step(torch.tensor([t]), carry, memory)[2] for t in (BOS, 5)]
+    assert weights[0] is not None and weights[1] is not None
+    assert torch.equal(weights[0], weights[1]) is query_is_previous_output
+    memory_size = model.recurrent.output_size
+    embedding = model.target_embedding.embedding_dim
+    if query_is_previous_output:  # the context feeds the first layer and the readout
+        assert model.combine is None and model.output.in_features == 12 + memory_size
+        assert model.decoder_cells[0].input_size == embedding + memory_size
+    else:  # h̃_t = tanh(W_c [h_t; c_t]) gives the logits and is fed back
+        assert model.combine is not None and model.output.in_features == 12
+        assert model.decoder_cells[0].input_size == embedding + 12
+
+
+@pytest.mark.parametrize(
+    ("attention", "bidirectional"), [("none", True), ("additive", True), ("general", False)]
+)
+def test_a_source_is_translated_the_same_alone_and_padded_in_a_batch(
+    task, attention, bidirectional
+):
+    # The encoder's lengths, the bridge and the attention mask together: padding a short
+    # source next to a long one must change neither its logits nor its greedy output.
+    model = model_for(task, attention=attention, bidirectional=bidirectional)
+    short, long = [4, 5], [3, 4, 5, 6, 7, 8]
+    y = torch.tensor([[6, 7, EOS]])
+    with torch.no_grad():
+        alone = model(torch.tensor([short]), torch.tensor([2]), y)
+        padded = model(torch.tensor([short + [0] * 4, long]), torch.tensor([2, 6]), y.repeat(2, 1))
+    torch.testing.assert_close(padded[0], alone[0])
+    together = model.translate([long, short], max_length=8).tokens
+    assert together[1] == model.translate([short], max_length=8).tokens[0]
+
+
 @pytest.mark.parametrize("attention", ["none", "additive", "dot", "general"])
 def test_beam_of_width_one_is_greedy(task, attention):
     model = model_for(task, attention=attention, cell="lstm")

@@ -345,7 +345,7 @@ def test_ucr_variable_length_is_padded_not_truncated():
 
     from seqlab.tasks.ucr import aeon_data_dir
 
-    task = create_task("ucr", dataset="JapaneseVowels", znorm=False)
+    task = create_task("ucr", dataset="JapaneseVowels", normalize="none")
     raw_train, _ = load_classification(
         "JapaneseVowels", split="train", extract_path=str(aeon_data_dir())
     )

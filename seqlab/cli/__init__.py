@@ -68,7 +68,7 @@ def _import_commands() -> None:
 
 
 def build_app(schema: type[Config]) -> typer.Typer:
-    """A new app holding the commands that take a config (``fit``, ``compare``, ``sweep``),
+    """A new app holding the commands that take a config (``fit``, ``compare``, ``sweep``, ``tune``),
     their options generated from ``schema`` (a :class:`~seqlab.config.Config` subclass)."""
     from seqlab.cli.options import add_schema_commands
 

@@ -54,6 +54,38 @@ def _option_help(doc: str) -> dict[str, str]:
     return out
 
 
+#: Paragraphs of a task's docstring that ``seqlab tasks show`` prints in full, by the word
+#: they begin with: how data is scaled and the defaults the task supplies (its recipe).
+SHOWN_PARAGRAPHS = ("Normalisation", "Recipe")
+
+
+def doc_paragraphs(doc: str, starts: tuple[str, ...] = SHOWN_PARAGRAPHS) -> list[str]:
+    """The paragraphs of ``doc`` beginning with one of ``starts``, each on one line."""
+    paragraphs = re.split(r"\n\s*\n", inspect.cleandoc(doc or ""))
+    return [
+        " ".join(line.strip() for line in p.splitlines())
+        for p in paragraphs
+        if p.strip().startswith(starts)
+    ]
+
+
+def recipe_rows(name: str, options: dict[str, Any]) -> list[list[str]]:
+    """``[key, value]`` rows of task ``name``'s recipe for ``options`` (none if it has none)."""
+    from seqlab.training.task import task_recipe
+
+    return [[key, str(value)] for key, value in task_recipe(name, options).items()]
+
+
+def _print_recipe(name: str, cls: type, options: dict[str, Any]) -> None:
+    for paragraph in doc_paragraphs(cls.__doc__ or ""):
+        console.print(re.sub(r"``(.+?)``", r"\1", paragraph), highlight=False, soft_wrap=True)
+    rows = recipe_rows(name, options)
+    if rows:
+        columns = (Column("key"), Column("value", wrap=True))
+        title = f"recipe for {options or '(defaults)'}: what fit uses unless you set it"
+        console.print(fitted_table(columns, rows, console.width, title=title))
+
+
 def task_options(cls: type) -> list[TaskOption]:
     """The task-specific constructor options of ``cls`` with defaults, types and help."""
     helps = _option_help(cls.__doc__ or "")
@@ -180,6 +212,7 @@ def show_task(name: str, options: dict[str, Any], setup: bool = True) -> None:
         Column("meaning", wrap=True),
     )
     console.print(fitted_table(columns, rows, console.width, title="options"))
+    _print_recipe(name, cls, options)
     available = getattr(cls, "available_datasets", None)
     if callable(available):
         console.print(f"datasets (dataset=NAME): {', '.join(available())}", highlight=False)
@@ -249,4 +282,11 @@ def show(
     show_task(name, parse_key_values(opt, "--opt"), setup=setup)
 
 
-__all__ = ["show_task", "task_options", "tasks_app", "tasks_table"]
+__all__ = [
+    "doc_paragraphs",
+    "recipe_rows",
+    "show_task",
+    "task_options",
+    "tasks_app",
+    "tasks_table",
+]

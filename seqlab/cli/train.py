@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,20 @@ from seqlab.cli.app import app, console
 from seqlab.cli.checkpoint_options import ckpt_option, trust_option
 from seqlab.cli.options import ConfigArgs, ConfigBlock, schema_command
 from seqlab.config import Config
+from seqlab.config.experiment import set_recipe_source
+
+
+def _task_recipe(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The task's recipe (:func:`seqlab.training.task.task_recipe`), imported when first
+    needed so that ``seqlab --help`` stays fast."""
+    from seqlab.training.task import task_recipe
+
+    return task_recipe(name, options)
+
+
+# fit, compare and sweep resolve their configs through seqlab.config.resolve_config: the
+# task's recipe is the layer between the built-in defaults and the user's file and flags.
+set_recipe_source(_task_recipe)
 
 
 def _duration(seconds: float) -> str:

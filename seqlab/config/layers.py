@@ -22,10 +22,14 @@ from seqlab.errors import ConfigError
 # (section, key) → the options key that belongs to it
 OWNED_OPTIONS = {("task", "name"): "options", ("model", "cell"): "cell_options"}
 
-# The two limits of a run's budget, each with the value meaning "no limit". A layer that
-# sets one limit and not the other lifts the other: the budget given is the budget (a
-# ``--max-steps 100`` must not lose to the default ``max_epochs``).
-BUDGET_KEYS = {("trainer", "max_steps"): -1, ("trainer", "max_epochs"): None}
+# The limits of a run's budget, each with the value meaning "no limit". A layer that sets
+# some limits and not the others lifts the others: the budget given is the budget (a
+# ``--max-steps 100`` or ``--max-time 60`` must not lose to the default ``max_epochs``).
+BUDGET_KEYS = {
+    ("trainer", "max_steps"): -1,
+    ("trainer", "max_epochs"): None,
+    ("trainer", "max_time"): None,
+}
 
 
 def merge_layer(
@@ -67,14 +71,14 @@ def merge_layer(
 
 
 def _lift_other_limit(out: dict[str, Any], section: str, values: Mapping[str, Any]) -> None:
-    """A layer giving one budget limit (not "no limit") and not the other: the other is
-    lifted, so the limit given is the one that stops the run."""
+    """A layer giving budget limits (not "no limit") and not the others: the others are
+    lifted, so the limits given are the ones that stop the run."""
     given = {
         key
         for (sec, key), unlimited in BUDGET_KEYS.items()
         if sec == section and key in values and values[key] != unlimited
     }
-    if len(given) == 1:
+    if given:
         for (sec, key), unlimited in BUDGET_KEYS.items():
             if sec == section and key not in values:
                 out[sec][key] = unlimited

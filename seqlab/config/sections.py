@@ -60,8 +60,9 @@ class ModelConfig:
             the encoder's ``cell``); a bridge maps the encoder's final state when the two
             cells' states differ in shape.
         attention: sequence to sequence: ``none`` (the final encoder state only, Sutskever
-            et al. 2014), ``additive`` (Bahdanau et al. 2015), ``dot`` or ``general``
-            (Luong et al. 2015), with input feeding.
+            et al. 2014); ``additive`` (Bahdanau et al. 2015: the previous decoder state
+            queries, the context feeds the decoder's input and the readout); ``dot`` or
+            ``general`` (Luong et al. 2015, with input feeding).
         teacher_forcing: sequence to sequence: probability of feeding the decoder the true
             previous token in training (else its own most likely one).
         label_smoothing: classification, language models and sequence to sequence: mass
@@ -143,14 +144,16 @@ class OptimConfig:
         weight_decay: L2 penalty (decoupled for adamw), applied to weight matrices only,
             not to biases or other vectors.
         momentum: momentum of sgd and rmsprop.
-        scheduler: ``none``; ``cosine`` annealing from ``lr`` to ``min_lr`` over the run's
-            optimiser steps; ``plateau``: multiply the rate by ``plateau_factor`` when the
-            task's validation metric has not improved for ``plateau_patience`` validations.
+        scheduler: ``none``; ``cosine`` annealing from ``lr`` to ``min_lr`` at the run's
+            last optimiser step (or over ``trainer.max_time``, whichever limit is nearer);
+            ``plateau``: multiply the rate by ``plateau_factor`` when the task's validation
+            metric has not improved for ``plateau_patience`` validations.
         min_lr: the final rate of the cosine schedule.
         plateau_factor: the factor of the plateau schedule.
         plateau_patience: validations without improvement before the plateau schedule cuts.
         warmup_steps: raise the rate linearly from 0 to ``lr`` over this many optimiser
-            steps before the schedule starts (0: no warm-up).
+            steps before the schedule starts (0: no warm-up); the plateau schedule counts
+            validations from its end.
         gradient_clip: clip the global gradient norm to this value (``None``: no clipping).
     """
 
@@ -182,15 +185,16 @@ class TrainerConfig:
     """How long, where and how reproducibly to train (Lightning's Trainer arguments).
 
     Attributes:
-        max_epochs: stop after this many epochs (``None``: only ``max_steps`` stops).
-            Setting only ``max_steps`` (a flag, ``--set`` or a file) lifts this limit.
-        max_steps: stop after this many optimiser steps (-1: no limit). Setting only
-            ``max_epochs`` lifts this limit; set both to stop at whichever comes first.
+        max_epochs: stop after this many epochs (``None``: no epoch limit). The limits
+            (``max_epochs``, ``max_steps``, ``max_time``) given in one layer (a file, or the
+            command line) are the budget: the others are lifted; the first reached stops.
+        max_steps: stop after this many optimiser steps (-1: no limit).
         max_time: stop after this many seconds of training (``None``: no time limit); a
-            resumed run gets what is left of it.
+            resumed run gets what is left of it after its earlier fits (``segments.jsonl``).
         early_stop: stop when the task's validation metric has not improved for this many
             validations (``None``: never stop early); the best checkpoint is kept.
-        accumulate_grad_batches: sum the gradients of this many batches per optimiser step.
+        accumulate_grad_batches: sum the gradients of this many batches per optimiser step
+            (language models: this many TBPTT chunks).
         accelerator: ``auto``, ``cpu``, ``gpu``/``cuda`` or ``mps``.
         devices: devices per node: a count, ``auto``, or a list such as ``"0,1"``.
         strategy: ``auto``, ``ddp``, ``ddp_spawn``, ``fsdp``... (Lightning's names).
@@ -247,8 +251,9 @@ class TrainerConfig:
         positive("trainer.accumulate_grad_batches", self.accumulate_grad_batches)
         if self.max_epochs is None and self.max_steps == -1 and self.max_time is None:
             raise ConfigError(
-                "trainer.max_epochs is null and trainer.max_steps is -1: the run would never "
-                "stop. Set one of them, e.g. --max-epochs 10 or --max-steps 1000 (or --max-time 300)."
+                "trainer.max_epochs is null, trainer.max_steps is -1 and trainer.max_time is "
+                "null: the run would never stop. Set one of them, e.g. --max-epochs 10, "
+                "--max-steps 1000 or --max-time 300."
             )
         if isinstance(self.devices, int) and self.devices != -1:
             positive("trainer.devices", self.devices)

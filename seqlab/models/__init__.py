@@ -14,6 +14,7 @@ from seqlab.config import ModelConfig, OptimConfig
 from seqlab.errors import ConfigError
 from seqlab.models.base import LossPolicy, SequenceModel
 from seqlab.models.classification import SequenceClassifier
+from seqlab.models.frontends import check_frontend
 from seqlab.models.language_model import LanguageModel, sample_token
 from seqlab.models.metrics import METRIC_MODES, METRIC_NAMES
 from seqlab.models.pooling import pool
@@ -39,6 +40,7 @@ def build_model(model: ModelConfig, optim: OptimConfig, info: TaskInfo) -> Seque
         raise ConfigError(
             f"no model for output kind '{info.output_kind}'; seqlab models {', '.join(MODELS)}."
         )
+    check_frontend(model, info)
     return cls(model, optim, info)
 
 

@@ -23,7 +23,7 @@ from seqlab.errors import ConfigError, DataError
 from seqlab.serving.sources import Predictor
 from seqlab.tasks import read_table
 from seqlab.tasks.text import UNK, tokenize
-from seqlab.tasks.ucr import znormalise
+from seqlab.tasks.ucr import normalize_like_training
 
 
 @dataclass
@@ -171,9 +171,10 @@ def sequence_inputs(path: Path, model: Predictor) -> Inputs:
             )
         ids.append({"line": table.lines[i]})
         sequences.append(t)
-    if model.config.task.name == "ucr" and model.config.task.options.get("znorm", True):
-        sequences = [torch.from_numpy(s) for s in znormalise([s.numpy() for s in sequences])]
-        sequences = [s.float() for s in sequences]
+    if model.config.task.name == "ucr":
+        # scaled as the training data was: per series, or per channel with training statistics
+        scaled = normalize_like_training([s.numpy() for s in sequences], model.info.extra)
+        sequences = [torch.from_numpy(s).float() for s in scaled]
     return Inputs(ids, sequences)
 
 

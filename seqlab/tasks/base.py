@@ -21,6 +21,7 @@ Batch convention (every task's dataloaders yield dicts):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -108,6 +109,18 @@ class Task(L.LightningDataModule):
         self.seed = seed
         self.num_workers = num_workers
         self._info: TaskInfo | None = None
+
+    @classmethod
+    def recipe(cls, options: Mapping[str, Any]) -> dict[str, Any]:
+        """Config defaults suited to this task with ``options``: dotted keys of the
+        experiment config (``"trainer.max_epochs"``, ``"model.pooling"``) → values.
+
+        Applied as a layer just above the built-in defaults, below a config file, flags and
+        ``--set`` (whatever the user sets wins); the run's ``config.yaml`` holds the result.
+        Must be cheap (no data loading beyond a header) and describe its rule in the class
+        docstring (a ``Recipe`` paragraph, shown by ``seqlab tasks show``). Default: none.
+        """
+        return {}
 
     @property
     def info(self) -> TaskInfo:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lightning.pytorch.callbacks import Timer
 from lightning.pytorch.loggers import Logger
 
 from seqlab.errors import Interrupted, NonFiniteLossError
@@ -20,7 +21,7 @@ from seqlab.tracking.loggers import finish_loggers
 from seqlab.training.callbacks import GracefulStop, LastCheckpoint
 from seqlab.training.plan import FitPlan
 from seqlab.training.task import has_test_split
-from seqlab.training.trainer import FitSession
+from seqlab.training.trainer import EarlyStop, FitSession, TrainingBudget
 
 
 def _saved_step(last: LastCheckpoint) -> str:
@@ -99,8 +100,9 @@ class Measured:
 
 
 def stop_reason(plan: FitPlan, trainer: Any) -> str:
-    """Why training ended, in words: the limit reached (``max_steps=100 reached``) or the
-    callback that asked Lightning to stop."""
+    """Why training ended, in words, starting with the limit or control that ended it:
+    ``max_steps=100 reached (epoch 3)``, ``max_epochs=...``, ``early_stop=3: ...``,
+    ``max_time=60 s reached ...``, or the callback that asked Lightning to stop."""
     t = plan.config.trainer
     step, epoch = int(trainer.global_step), int(trainer.current_epoch)
     if t.max_steps != -1 and step >= t.max_steps:
@@ -108,10 +110,20 @@ def stop_reason(plan: FitPlan, trainer: Any) -> str:
     if t.max_epochs is not None and epoch >= t.max_epochs:
         lifted = "" if t.max_steps != -1 else "; set --max-steps alone for a step budget"
         return f"max_epochs={t.max_epochs} reached (step {step}{lifted})"
+    for c in trainer.callbacks:
+        if isinstance(c, EarlyStop) and c.stopped:
+            return f"{c.describe()} (step {step}, epoch {epoch})"
+    for c in trainer.callbacks:
+        if isinstance(c, TrainingBudget) and c.reached:
+            return f"max_time={c.max_time:g} s reached (step {step}, epoch {epoch})"
+        remaining = c.time_remaining() if isinstance(c, Timer) else None
+        if remaining is not None and remaining <= 0:  # a caller's Timer (seqlab compare's)
+            limit = c.time_elapsed() + remaining
+            return f"time limit of {limit:.3g} s reached (step {step}, epoch {epoch})"
     asked = [type(c).__name__ for c in trainer.callbacks if getattr(c, "stopped_epoch", 0)]
     if asked:
         return f"stopped by {', '.join(asked)} at step {step}"
-    return f"stopped by a callback or time limit at step {step}, epoch {epoch}"
+    return f"stopped by a callback at step {step}, epoch {epoch}"
 
 
 def measure(plan: FitPlan, session: FitSession) -> Measured:

@@ -24,8 +24,10 @@ from seqlab.training.checkpoint import seqlab_metadata
 from seqlab.training.devices import check_devices, check_strategy
 from seqlab.training.quieting import lightning_output
 from seqlab.training.resume import check_credentials, resume_config
+from seqlab.training.rundir import previous_wall_time
 from seqlab.training.task import task_from_config
 from seqlab.training.trainer import (
+    check_early_stop,
     check_trainer_settings,
     check_val_check_interval,
     trainer_settings,
@@ -46,6 +48,8 @@ class FitPlan:
         metadata: seqlab's record stored in every checkpoint.
         trainer_settings: the Trainer's arguments (all but callbacks and loggers),
             already accepted by Lightning.
+        time_spent: seconds the earlier fits of a resumed run took (``segments.jsonl``),
+            counted against ``trainer.max_time``.
     """
 
     config: Config
@@ -56,6 +60,7 @@ class FitPlan:
     model: SequenceModel
     metadata: dict[str, Any]
     trainer_settings: dict[str, Any]
+    time_spent: float = 0.0
 
     @property
     def resuming(self) -> bool:
@@ -116,6 +121,21 @@ def check_plugin_cell(config: Config, info: TaskInfo) -> None:
         ) from exc
 
 
+def hand_accumulation_to_model(config: Config, model: SequenceModel) -> None:
+    """Lightning accumulates gradients only for models it optimises; one that optimises
+    itself (the language model) is given ``trainer.accumulate_grad_batches`` instead."""
+    k = config.trainer.accumulate_grad_batches
+    if model.automatic_optimization or k == 1:
+        return
+    if not hasattr(type(model), "accumulate_grad_batches"):
+        raise ConfigError(
+            f"trainer.accumulate_grad_batches={k}: the {type(model).__name__} model steps its "
+            f"optimiser itself and does not accumulate gradients. Drop the setting, or use a "
+            f"larger task.batch_size for the same effect."
+        )
+    model.accumulate_grad_batches = k
+
+
 def plan_fit(
     config: Config | None, resume: str | Path | None = None, *, callbacks: Sequence[Callback] = ()
 ) -> FitPlan:
@@ -127,6 +147,7 @@ def plan_fit(
     resume_dir, config = fit_config(config, resume)
     devices = check_devices(config.trainer)
     check_strategy(config.trainer.strategy)
+    check_early_stop(config)
     with lightning_output(config.run.quiet):
         from seqlab.cells import get_cell
 
@@ -137,13 +158,22 @@ def plan_fit(
         info = task.info
         check_plugin_cell(config, info)
         model = build_model(config.model, config.optim, info)
+        hand_accumulation_to_model(config, model)
         metadata = seqlab_metadata(config, info)
         settings = trainer_settings(
             config, devices, automatic_optimization=model.automatic_optimization
         )
         check_trainer_settings(settings, callbacks)
         check_val_check_interval(config, task, devices)
-    return FitPlan(config, resume_dir, devices, task, info, model, metadata, settings)
+    spent = previous_wall_time(resume_dir) if resume_dir is not None else 0.0
+    return FitPlan(config, resume_dir, devices, task, info, model, metadata, settings, spent)
 
 
-__all__ = ["FitPlan", "check_plugin_cell", "check_task_fits_model", "fit_config", "plan_fit"]
+__all__ = [
+    "FitPlan",
+    "check_plugin_cell",
+    "check_task_fits_model",
+    "fit_config",
+    "hand_accumulation_to_model",
+    "plan_fit",
+]

@@ -10,7 +10,7 @@ from typing import Any
 from seqlab.config import Config
 from seqlab.errors import CheckpointError, ConfigError, SeqlabError
 from seqlab.training.checkpoint import PATH_OPTIONS
-from seqlab.training.rundir import run_name
+from seqlab.training.rundir import previous_wall_time, run_name
 
 AUTO = "auto"
 """``--resume auto``: the newest unfinished run of the same experiment, else a new run."""
@@ -111,13 +111,49 @@ def resume_config(
                 f"run continues the same experiment. Only trainer limits, devices, logging "
                 f"and the path of a moved data file may change; start a new run for the rest."
             )
-    step = None if finished_ok else finished_step(run_dir, config or saved)
+    if not finished_ok:
+        check_unfinished(run_dir, config or saved, saved)
+    return run_dir, config if config is not None else saved
+
+
+def _summary(run_dir: Path) -> dict[str, Any]:
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return summary if isinstance(summary, dict) else {}
+
+
+def check_unfinished(run_dir: Path, config: Config, saved: Config) -> None:
+    """Raise :class:`RunFinished` when training ``run_dir`` further with ``config`` has
+    nothing to do: it reached ``config``'s ``max_steps`` or ``max_epochs``; its fits
+    (``segments.jsonl``) used up ``config``'s ``max_time``; or early stopping ended it
+    and ``config`` stops early with no more patience than ``saved``, the config it ran
+    with last."""
+    step = finished_step(run_dir, config)
     if step is not None:
         raise RunFinished(
             f"{run_dir} already finished (step {step}); nothing to do. To train it longer, "
             f"resume with a higher --max-steps or --max-epochs."
         )
-    return run_dir, config if config is not None else saved
+    t = config.trainer
+    spent = previous_wall_time(run_dir)
+    if t.max_time is not None and spent >= t.max_time:
+        raise RunFinished(
+            f"{run_dir} already finished: its fits took {spent:.1f} s of its max_time="
+            f"{t.max_time:g} s (segments.jsonl); nothing to do. To train it longer, resume "
+            f"with a higher --max-time, or --set trainer.max_time=null and a step or epoch "
+            f"limit."
+        )
+    reason = str(_summary(run_dir).get("stopped_because", ""))
+    before = saved.trainer.early_stop
+    more_patience = before is not None and t.early_stop is not None and t.early_stop > before
+    if reason.startswith("early_stop") and t.early_stop is not None and not more_patience:
+        raise RunFinished(
+            f"{run_dir} already finished: {reason}; nothing to do. To train it longer, "
+            f"resume with more patience (a higher --early-stop) or without early "
+            f"stopping (--set trainer.early_stop=null)."
+        )
 
 
 def find_unfinished_run(config: Config) -> Path | None:
@@ -181,6 +217,7 @@ __all__ = [
     "PATH_OPTIONS",
     "RunFinished",
     "check_credentials",
+    "check_unfinished",
     "find_unfinished_run",
     "finished_step",
     "masked_keys",

@@ -11,12 +11,21 @@ import math
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import lightning as L
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.callbacks import (
+    Callback,
+    EarlyStopping,
+    ModelCheckpoint,
+    RichProgressBar,
+    Timer,
+)
+from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
 from lightning.pytorch.loggers import Logger
+from lightning.pytorch.trainer.states import RunningStage
 
 from seqlab.config import Config
 from seqlab.diagnostics.attention import AttentionMaps
@@ -48,12 +57,15 @@ def trainer_settings(
 ) -> dict[str, Any]:
     """The Trainer's arguments for ``config``, all but its callbacks and loggers.
 
-    Gradients are clipped by Lightning only under automatic optimisation; a model that
-    optimises itself (the language model) clips them itself.
+    Gradients are clipped and accumulated by Lightning only under automatic optimisation
+    (Lightning refuses both for a model that optimises itself, the language model, which
+    does them itself). ``trainer.max_time`` is not among them: :func:`fit_callbacks`
+    installs its :class:`TrainingBudget`.
     """
     t = config.trainer
     quiet = config.run.quiet
     clip = config.optim.gradient_clip if automatic_optimization else None
+    accumulate = t.accumulate_grad_batches if automatic_optimization else 1
     settings: dict[str, Any] = dict(
         accelerator=t.accelerator,
         devices=devices,
@@ -71,6 +83,7 @@ def trainer_settings(
         deterministic=t.deterministic or None,
         gradient_clip_val=clip,
         gradient_clip_algorithm="norm" if clip is not None else None,
+        accumulate_grad_batches=accumulate,
         enable_checkpointing=True,
         enable_progress_bar=not quiet,
         # Lightning's summary adds nothing to seqlab's own line (parameters) but "FLOPs 0"
@@ -183,6 +196,90 @@ def diagnostic_callbacks(config: Config, info: TaskInfo, run_dir: Path) -> list[
     return out
 
 
+class TrainingBudget(Timer):
+    """Lightning's :class:`Timer` for ``trainer.max_time``: stops training once the run has
+    used ``max_time`` seconds, counting ``spent``, the wall time of the run's earlier fits
+    (``segments.jsonl``), so a resumed run gets what is left.
+
+    The checkpoint's own timer state is ignored: ``segments.jsonl`` is the one record of
+    time spent, the same one ``--resume`` reads to tell a run with no time left.
+    """
+
+    def __init__(self, max_time: float, spent: float = 0.0) -> None:
+        super().__init__(duration=timedelta(seconds=max_time), interval="step", verbose=False)
+        self.max_time, self.spent = max_time, spent
+
+    def time_elapsed(self, stage: str = RunningStage.TRAINING) -> float:
+        earlier = self.spent if RunningStage(stage) == RunningStage.TRAINING else 0.0
+        return super().time_elapsed(stage) + earlier
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        pass  # segments.jsonl, not the checkpoint, says how much time was spent
+
+    @property
+    def reached(self) -> bool:
+        remaining = self.time_remaining()
+        return remaining is not None and remaining <= 0
+
+
+class EarlyStop(EarlyStopping):
+    """Lightning's :class:`EarlyStopping` on the task's validation metric, checked after
+    every validation (patience counts validations, not epochs). A resumed run keeps the
+    count and best score so far but uses the patience it is given now."""
+
+    def __init__(self, monitor: str, mode: str, patience: int) -> None:
+        super().__init__(
+            monitor=monitor, mode=mode, patience=patience, check_on_train_epoch_end=False
+        )
+        self.configured_patience = patience
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        self.patience = self.configured_patience
+        # this fit has not stopped (yet), whatever stopped an earlier one
+        self.stopping_reason = EarlyStoppingReason.NOT_STOPPED
+        self.stopping_reason_message = None
+
+    @property
+    def stopped(self) -> bool:
+        """Whether it stopped this fit."""
+        return self.stopping_reason != EarlyStoppingReason.NOT_STOPPED
+
+    def describe(self) -> str:
+        """Why it stopped, in words (``early_stop=3: val_mse did not improve...``)."""
+        if self.stopping_reason == EarlyStoppingReason.PATIENCE_EXHAUSTED:
+            return (
+                f"early_stop={self.patience}: {self.monitor} did not improve for "
+                f"{self.wait_count} validations (best {float(self.best_score):.4g})"
+            )
+        return f"early_stop: {self.stopping_reason_message}"
+
+
+def limit_callbacks(plan: FitPlan) -> list[Callback]:
+    """The time budget (``trainer.max_time``) and early stopping (``trainer.early_stop``)
+    the config asks for."""
+    t, out = plan.config.trainer, []
+    if t.max_time is not None:
+        out.append(TrainingBudget(t.max_time, plan.time_spent))
+    if t.early_stop is not None:
+        out.append(EarlyStop(plan.model.monitor, plan.info.metric_mode, t.early_stop))
+    return out
+
+
+def check_early_stop(config: Config) -> None:
+    """Early stopping needs validations: refuse it where none would run."""
+    t = config.trainer
+    if t.early_stop is None:
+        return
+    if t.limit_val_batches == 0:
+        raise ConfigError(
+            f"trainer.early_stop={t.early_stop} watches the validation metric, but "
+            f"trainer.limit_val_batches=0 turns validation off, so it could never stop the "
+            f"run. Let validation run (e.g. --set trainer.limit_val_batches=1.0) or drop "
+            f"--early-stop."
+        )
+
+
 @dataclass
 class FitCallbacks:
     """The callbacks a fit reads back after training, and the full list in Trainer order."""
@@ -221,6 +318,7 @@ def fit_callbacks(plan: FitPlan, run_dir: Path, extra: Sequence[Callback]) -> Fi
         StepSeeder(config.trainer.seed),
         policy,
         stopper,
+        *limit_callbacks(plan),
         *progress_bar(config.run.quiet),
         *extra,
         *diagnostic_callbacks(config, plan.info, run_dir),
@@ -281,14 +379,18 @@ def build_session(plan: FitPlan, run_dir: Path, extra: Sequence[Callback]) -> Fi
 
 
 __all__ = [
+    "EarlyStop",
     "FitCallbacks",
     "FitSession",
+    "TrainingBudget",
     "build_session",
+    "check_early_stop",
     "check_trainer_settings",
     "check_val_check_interval",
     "diagnostic_callbacks",
     "fit_callbacks",
     "fit_loggers",
+    "limit_callbacks",
     "progress_bar",
     "trainer_settings",
     "training_batches",

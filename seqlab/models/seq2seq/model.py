@@ -50,10 +50,17 @@ class Seq2Seq(SequenceModel):
     The encoder is any registered cell (layers, bidirectional, lengths); the decoder a
     stack of ``model.num_layers`` cells of ``model.decoder_cell`` (default: the encoder's
     cell) of width H = ``model.hidden_size``, stepped one token at a time from the carried
-    state. With attention (Luong et al. 2015) the decoder's output h_t queries the encoder
-    outputs, h̃_t = tanh(W_c [h_t; c_t]) gives the logits, and h̃_t is fed into the next
-    step next to the token's embedding (input feeding). Without attention the decoder
-    sees the source only through its initial state (Sutskever et al. 2014).
+    state. Attention comes in the two classic decoders:
+
+    - ``additive`` (Bahdanau et al. 2015; PyTorch's seq2seq tutorial): the previous top
+      output s_{t-1} queries the encoder outputs, the context c_t joins the token's
+      embedding as the first layer's input, and the logits read [s_t; c_t];
+    - ``dot`` / ``general`` (Luong et al. 2015): the new output h_t queries, h̃_t =
+      tanh(W_c [h_t; c_t]) gives the logits and is fed into the next step next to the
+      token's embedding (input feeding).
+
+    Without attention the decoder sees the source only through its initial state
+    (Sutskever et al. 2014).
 
     Training: teacher forcing with probability ``model.teacher_forcing`` per step and
     example (else the model's own most likely previous token), cross-entropy with
@@ -71,8 +78,12 @@ class Seq2Seq(SequenceModel):
         width = model.embedding_size or hidden
         self.target_embedding = nn.Embedding(info.num_outputs, width, padding_idx=PAD)
         nn.init.uniform_(self.target_embedding.weight, -0.1, 0.1)
-        self.attention = make_attention(model.attention, hidden, self.recurrent.output_size)
-        feed = hidden if self.attention is not None else 0
+        memory_size = self.recurrent.output_size
+        self.attention = make_attention(model.attention, hidden, memory_size)
+        # Bahdanau: the context enters the first layer and the readout; Luong: h̃ is fed.
+        self.bahdanau = model.attention == "additive"
+        luong = self.attention is not None and not self.bahdanau
+        feed = memory_size if self.bahdanau else hidden if luong else 0
         name = model.decoder_cell or model.cell
         options = model.cell_options if name == model.cell else {}
         self.decoder_cells = nn.ModuleList(
@@ -84,12 +95,9 @@ class Seq2Seq(SequenceModel):
             self.decoder_templates(1),
             self.recurrent.num_directions,
         )
-        self.combine = (
-            nn.Linear(hidden + self.recurrent.output_size, hidden)
-            if self.attention is not None
-            else None
-        )
-        self.output = nn.Linear(hidden, info.num_outputs)
+        self.combine = nn.Linear(hidden + memory_size, hidden) if luong else None
+        readout = hidden + memory_size if self.bahdanau else hidden
+        self.output = nn.Linear(readout, info.num_outputs)
         self.max_length = int(info.extra.get("max_target_length", 50)) + 1
 
     def decoder_templates(self, batch: int, like: Tensor | None = None) -> list[State]:
@@ -107,7 +115,11 @@ class Seq2Seq(SequenceModel):
         if self.attention is None:
             return Carry(states, None), None
         memory = self.attention.prepare(outputs, lengths)
-        feed = outputs.new_zeros(x.shape[0], self.model_config.hidden_size)
+        hidden = self.model_config.hidden_size
+        feed = outputs.new_zeros(x.shape[0], hidden)
+        top = state_tensors(states[-1])[0]
+        if self.bahdanau and top.shape[-1] == hidden:
+            feed = top  # the first query: the decoder's initial output (h of GRU and LSTM)
         return Carry(states, feed), memory
 
     def decode_step(
@@ -115,20 +127,31 @@ class Seq2Seq(SequenceModel):
     ) -> tuple[Tensor, Carry, Tensor | None]:
         """Logits (N, V) for the next token after ``tokens`` (N,), the new carry, weights."""
         inp = self.target_embedding(tokens)
-        if carry.feed is not None:
-            inp = torch.cat([inp, carry.feed], -1)
-        states = []
+        if self.attention is None or memory is None or carry.feed is None:
+            top, states = self.run_layers(inp, carry.states)
+            return self.output(self.output_dropout(top)), Carry(states, None), None
+        if self.bahdanau:
+            # the query is the previous output s_{t-1}, carried from the last step
+            context, weights = self.attention(carry.feed, memory)
+            top, states = self.run_layers(torch.cat([inp, context], -1), carry.states)
+            readout = torch.cat([top, context], -1)
+            return self.output(self.output_dropout(readout)), Carry(states, top), weights
+        assert self.combine is not None
+        top, states = self.run_layers(torch.cat([inp, carry.feed], -1), carry.states)
+        context, weights = self.attention(top, memory)
+        attended = torch.tanh(self.combine(torch.cat([top, context], -1)))
+        return self.output(self.output_dropout(attended)), Carry(states, attended), weights
+
+    def run_layers(self, inp: Tensor, states: list[State]) -> tuple[Tensor, list[State]]:
+        """One step of the decoder's stack: the top output (N, H) and the new states."""
+        new_states = []
         last = len(self.decoder_cells) - 1
-        for i, (cell, state) in enumerate(zip(self.decoder_cells, carry.states, strict=True)):
+        for i, (cell, state) in enumerate(zip(self.decoder_cells, states, strict=True)):
             inp, new_state = cell(inp, state)
-            states.append(new_state)
+            new_states.append(new_state)
             if i < last and self.model_config.dropout > 0:
                 inp = F.dropout(inp, self.model_config.dropout, self.training)
-        if self.attention is None or memory is None or self.combine is None:
-            return self.output(self.output_dropout(inp)), Carry(states, None), None
-        context, weights = self.attention(inp, memory)
-        attended = torch.tanh(self.combine(torch.cat([inp, context], -1)))
-        return self.output(self.output_dropout(attended)), Carry(states, attended), weights
+        return inp, new_states
 
     def forward(self, x: Tensor, lengths: Tensor | None, y: Tensor) -> Tensor:
         """Logits (B, L, V) for targets ``y`` (B, L), teacher-forced (ratio as configured)."""
