@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -487,10 +488,13 @@ def _flat(tree: dict, prefix: str = "") -> dict:
 
 
 def _wandb_executable() -> Path:
-    """wandb's own command, installed beside this interpreter (wandb is a hard dependency)."""
+    """wandb's own command: beside this interpreter, else on PATH (a virtual environment
+    that inherits the system's packages has wandb's command outside its own bin)."""
     bin_dir = Path(sys.executable).parent
     found = [bin_dir / name for name in ("wandb", "wandb.exe") if (bin_dir / name).is_file()]
-    assert found, f"wandb's command is not beside {sys.executable}; is wandb installed?"
+    on_path = shutil.which("wandb")
+    found += [Path(on_path)] if on_path else []
+    assert found, f"wandb's command is neither beside {sys.executable} nor on PATH"
     return found[0]
 
 
