@@ -200,10 +200,9 @@ class LanguageModel(SequenceModel):
                 self.clip_gradients(
                     optimizer, gradient_clip_val=clip, gradient_clip_algorithm="norm"
                 )
+            # the rate was set by on_before_optimizer_step (base.set_learning_rate); the
+            # only scheduler, plateau, is stepped once per validation
             optimizer.step()
-            scheduler = self.lr_schedulers()
-            if scheduler is not None:
-                self.lr_scheduler_step(scheduler, None)  # base decides which it steps
         optimizer.zero_grad()
         self._window_chunks, self._window_usable = 0, True
 
