@@ -40,8 +40,11 @@ SCRIPT = textwrap.dedent('''
             for name, t in sorted(pl_module.state_dict().items()):
                 h.update(name.encode())
                 h.update(t.detach().cpu().numpy().tobytes())
+            from torch._dynamo.utils import counters
+
             record = {"params": h.hexdigest(), "first_batch": self.first,
-                      "world_size": trainer.world_size, "global_step": trainer.global_step}
+                      "world_size": trainer.world_size, "global_step": trainer.global_step,
+                      "compiled_graphs": counters["stats"]["unique_graphs"]}
             (self.out / f"rank-{trainer.global_rank}.json").write_text(__import__("json").dumps(record))
 
     class SignalOneRank(L.Callback):
@@ -70,7 +73,9 @@ SCRIPT = textwrap.dedent('''
 ''')
 
 
-def ddp_fit(tmp_path: Path, *extra: str, **env_extra: str) -> subprocess.CompletedProcess[str]:
+def ddp_fit(
+    tmp_path: Path, *extra: str, cell: str = "gru", **env_extra: str
+) -> subprocess.CompletedProcess[str]:
     """``seqlab fit`` as 2 DDP processes on CPU, through the recording wrapper script."""
     script = tmp_path / "fit_ddp.py"
     script.write_text(SCRIPT)
@@ -98,7 +103,7 @@ def ddp_fit(tmp_path: Path, *extra: str, **env_extra: str) -> subprocess.Complet
         "--strategy",
         "ddp",
         "--cell",
-        "gru",
+        cell,
         "--hidden-size",
         "8",
         "--batch-size",
@@ -129,7 +134,7 @@ def ddp_fit(tmp_path: Path, *extra: str, **env_extra: str) -> subprocess.Complet
         *extra,
     ]
     env.update(env_extra)
-    return subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+    return subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=420)
 
 
 @pytest.mark.slow
@@ -188,3 +193,19 @@ def test_ctrl_c_on_one_process_stops_both_at_the_same_step(tmp_path):
 
     assert load_checkpoint(run / "checkpoints" / "last.ckpt").global_step == 3
     assert not (run / "summary.json").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.ddp
+def test_compiled_stepping_under_two_process_ddp(tmp_path):
+    # mgu has no fused path, so --compile steps it through torch.compile: sequences of 20
+    # steps are one compiled chunk, forward and backward, in both processes, while DDP's
+    # gradient hooks still average the replicas.
+    proc = ddp_fit(tmp_path, "--compile", "--task-opt", "seq_len=20", cell="mgu")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "stepping it eagerly" not in proc.stderr, proc.stderr
+    ranks = [json.loads((tmp_path / "records" / f"rank-{r}.json").read_text()) for r in (0, 1)]
+    assert all(r["compiled_graphs"] >= 1 for r in ranks), ranks
+    assert ranks[0]["params"] == ranks[1]["params"]
+    assert ranks[0]["first_batch"] != ranks[1]["first_batch"]
+    assert [r["global_step"] for r in ranks] == [4, 4]

@@ -51,11 +51,11 @@ def setup(tmp_path: Path, **model_and_optim) -> tuple[LanguageModel, object]:
 
 
 def trainer(steps: int, **kwargs) -> L.Trainer:
+    kwargs.setdefault("limit_val_batches", 0)
     return L.Trainer(
         accelerator="cpu",
         devices=1,
         max_steps=steps,
-        limit_val_batches=0,
         num_sanity_val_steps=0,
         logger=False,
         enable_checkpointing=False,
@@ -165,3 +165,31 @@ def test_train_loss_is_logged_at_the_logging_cadence(tmp_path):
     assert [r["train_loss"] for r in rows] == pytest.approx([losses[2], losses[4]])
     assert losses[2] != losses[4]
     assert fitted.global_step == 10 and model._window_chunks == 0
+
+
+@pytest.mark.parametrize("batches", ["contiguous", "windows"])
+def test_state_is_carried_only_when_batches_continue(tmp_path, batches):
+    """With charlm's ``batches=windows`` every batch, in training and in evaluation,
+    starts from a fresh state; contiguous batches carry it (truncated BPTT)."""
+    task = create_task(
+        "charlm", batch_size=BATCH, path=str(corpus(tmp_path)), seq_len=SEQ_LEN, batches=batches
+    )
+    task.setup("fit")
+    config = Config()
+    config.model.cell, config.model.hidden_size, config.model.embedding_size = "lstm", 16, 8
+    model = build_model(config.model, config.optim, task.info)
+    fresh: list[bool] = []
+    forward = model.forward
+
+    def spy(x, state=None):
+        fresh.append(state is None)
+        return forward(x, state)
+
+    model.forward = spy  # type: ignore[method-assign]
+    fitted = trainer(3, limit_val_batches=3, val_check_interval=3)
+    fitted.fit(
+        model, train_dataloaders=task.train_dataloader(), val_dataloaders=task.val_dataloader()
+    )
+    assert len(fresh) == 6  # 3 training batches, then 3 validation batches
+    carried = [True, False, False, True, False, False]
+    assert fresh == ([True] * 6 if batches == "windows" else carried)

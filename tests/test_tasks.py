@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -521,6 +522,48 @@ def test_charlm_random_windows_like_nanogpt(tmp_path):
         assert torch.equal(w["x"][:, 1:], w["y"][:, :-1])
     again = task.random_windows("val", num_batches=20, batch_size=12, seq_len=64)
     assert same(windows, again)
+
+
+def test_charlm_windows_stand_alone_and_every_epoch_reads_each_once(tmp_path):
+    from seqlab.training.data import TrainingData
+
+    path = charlm_prefix(tmp_path, 50_000)
+    task = create_task("charlm", path=str(path), batch_size=8, seq_len=16, batches="windows")
+    assert task.info.batches_continue is False and task.info.extra["batches"] == "windows"
+    assert create_task("charlm", path=str(path)).info.batches_continue is True
+    train = task.data["train"]
+    n_windows = (len(train) - 1) // 16
+
+    def epoch(seed: int, number: int) -> list[dict]:
+        data = TrainingData(task, seed=seed)
+        loader = data.train_dataloader()
+        loader.sampler.set_epoch(number)
+        return list(loader.loader)
+
+    first = epoch(0, 0)
+    assert len(first) == n_windows // 8 and all(b["x"].shape == (8, 16) for b in first)
+    grid = Counter(tuple(train[i : i + 17].tolist()) for i in range(0, n_windows * 16, 16))
+    read = Counter()
+    for b in first:
+        assert torch.equal(b["lengths"], torch.full((8,), 16))
+        for x, y in zip(b["x"], b["y"], strict=True):
+            read[(*x.tolist(), int(y[-1]))] += 1
+            assert torch.equal(x[1:], y[:-1])
+    # every row is a window of the grid (with its next character), none read twice
+    assert not read - grid and sum(read.values()) == len(first) * 8
+    assert same(first, epoch(0, 0)) and not same(first, epoch(0, 1))  # seeded by the epoch
+    assert not same(first, epoch(1, 0))
+    # Evaluation reads every window once, in order (none dropped).
+    val = batches(task.val_dataloader())
+    assert sum(len(b["x"]) for b in val) == (len(task.data["val"]) - 1) // 16
+    assert torch.equal(val[0]["x"][1], task.data["val"][16:32])
+
+
+def test_charlm_batches_option_is_checked(tmp_path):
+    from seqlab.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="Did you mean 'windows'"):
+        create_task("charlm", path=str(charlm_path(tmp_path)), batches="window")
 
 
 # -- forecast -------------------------------------------------------------------------

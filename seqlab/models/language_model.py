@@ -49,7 +49,10 @@ class LanguageModel(SequenceModel):
     The training state is reset at the start of every epoch and restored exactly on
     resume (it is saved in checkpoints, one per process; a resume inside an accumulation
     window starts a new window). Validation and test carry their own state across their
-    batches, reset at each evaluation; they score the plain cross-entropy.
+    batches, reset at each evaluation; they score the plain cross-entropy. When the task's
+    batches do not continue one another (``info.batches_continue`` False, e.g. charlm's
+    ``batches=windows``), every batch, in training and evaluation, starts from a fresh
+    state instead.
 
     Metrics: ``ce`` (nats per token), ``bpc`` (ce / ln 2), ``ppl`` (exp ce).
     """
@@ -120,9 +123,11 @@ class LanguageModel(SequenceModel):
         logits = self.decoder(self.projection(self.output_dropout(outputs)))
         return logits, state
 
-    @staticmethod
-    def _fits(state: list[State] | None, batch_size: int) -> list[State] | None:
-        """The carried state if it belongs to batches of this size (else start afresh)."""
+    def _fits(self, state: list[State] | None, batch_size: int) -> list[State] | None:
+        """The carried state if the task's batches continue one another and it belongs
+        to batches of this size (else start afresh)."""
+        if not self.info.batches_continue:
+            return None
         if state is None or state_tensors(state[0])[0].shape[0] != batch_size:
             return None
         return state
@@ -180,7 +185,7 @@ class LanguageModel(SequenceModel):
                 self._update(optimizer)
         if batch_idx + 1 >= self.trainer.num_training_batches and self._window_chunks:
             self._update(optimizer)  # the epoch's last batch: no gradient is carried over
-        self._train_state = state
+        self._train_state = state if self.info.batches_continue else None
         # a batch whose chunks were all skipped logs its NaN/Inf loss: the record says so
         loss = torch.stack(losses).mean() if len(losses) > 1 else (losses or [loss.detach()])[0]
         # Logged at every batch, though Lightning writes it every log.every_n_steps: it also

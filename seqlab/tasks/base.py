@@ -13,6 +13,8 @@ Batch convention (every task's dataloaders yield dicts):
     - ``"language_model"``: (B, T) int64 next-token ids for inputs ``x`` (B, T) int64.
       Batches are laid out contiguously: row b of batch k+1 continues row b of batch k
       within an epoch, so a model may carry its state across batches (truncated BPTT);
+      unless ``info.batches_continue`` is False: then every row is a sequence of its
+      own, to be read from a fresh state;
     - ``"seq2seq"``: (B, L) int64 target ids, each target followed by ``<eos>`` and padded
       with ``IGNORE_INDEX``, for source ids ``x`` (B, S) int64 (0 = ``<pad>`` past
       ``lengths``); ``info.itos`` is the source vocabulary, ``info.extra["target_itos"]``
@@ -63,6 +65,9 @@ class TaskInfo:
         metric_mode: ``"min"`` or ``"max"``: which direction is better.
         baselines: trivial baselines on the task's val (and test) data.
         itos: token strings for token tasks (index → string), for decoding samples.
+        batches_continue: for language models, whether row b of batch k + 1 continues
+            row b of batch k (the state is carried across batches: truncated BPTT) or
+            every row stands alone (read from a fresh state).
         extra: anything else a task wants to publish (class names, scaler stats...).
     """
 
@@ -76,6 +81,7 @@ class TaskInfo:
     vocab_size: int | None = None
     baselines: tuple[Baseline, ...] = ()
     itos: tuple[str, ...] | None = None
+    batches_continue: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
     def baseline(self, split: str = "val") -> Baseline | None:

