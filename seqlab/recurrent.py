@@ -68,7 +68,8 @@ class Recurrent(nn.Module):
             ``forward_sequence``, ``fused=False``, recurrent dropout and zoneout. Same
             results as eager stepping; the first forward of each shape compiles (seconds to
             tens of seconds on a CPU, cached on disk for later runs). If compiling fails,
-            one warning and eager stepping.
+            one warning and eager stepping. A forward observed for gradient flow
+            (``--grad-flow``) is stepped eagerly, since it records every step's output.
         compile_chunk_steps: steps per compiled graph (default
             :data:`seqlab.unroll.DEFAULT_CHUNK_STEPS`): longer chunks compile slower and
             run with less overhead per chunk.

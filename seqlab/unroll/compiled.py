@@ -31,12 +31,13 @@ from seqlab.cells.base import State, like_state, state_tensors
 from seqlab.cells.lengths import length_mask
 from seqlab.unroll.stepping import masked_step, regularised_step, step_inputs
 
-DEFAULT_CHUNK_STEPS = 20
-"""Steps per compiled graph. Longer chunks cut the per-chunk overhead and leave longer
-eager remainders; the compile time hardly grows with it. On a loaded 2-core CPU
-(``benchmarks/compiled.py``, T=100, one process): 20 steps ran at 1.09× torch.nn.LSTM
-(IQR 1.06–1.12) against 1.17× (1.08–1.20) for 10, and compiled cold in 283 s against
-253 s."""
+DEFAULT_CHUNK_STEPS = 10
+"""Steps per compiled graph. Longer chunks cut the per-chunk overhead but compile slower
+and leave longer eager remainders. ``benchmarks/compiled.py`` (2 threads, B=64, input 32,
+hidden 128, fwd+bwd) on the idle 2-core CPU: 10 and 20 steps ran alike, 1.05× and 1.04×
+torch.nn.LSTM at T=100 and 0.84× and 0.85× at T=500, but compiled cold (empty inductor
+cache, first fwd+bwd at T=100) in 22–24 s against 28–29 s. (Under a load average of 9–15
+20 steps was ahead: 1.09× against 1.17×.)"""
 
 #: Enough compiled variants for a deep bidirectional stack (layer 0 and the rest differ
 #: in input size) in training and evaluation, with and without length masks.
