@@ -253,3 +253,33 @@ def test_two_processes_share_one_sqlite_study(tmp_path):
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in counted)
     assert len({t.user_attrs["run_dir"] for t in counted}) == 4
     assert len(read_rows(out / "trials.csv")) == 4
+
+
+def test_the_first_trial_is_the_base_config(tmp_path):
+    # The base's values that the space holds are trial 0's; a value outside the space
+    # (hidden_size 64 against [8, 16]) is left to the sampler.
+    base = tiny_base()
+    base.optim.lr = 2e-3
+    base.task.options["seq_len"] = 8
+    space = {**SPACE, "task.options.seq_len": {"low": 6, "high": 10}}
+    result = tune(base, cells=["gru"], space=space, trials=1, out=tmp_path / "t", notify=print)
+    (row,) = read_rows(result.trials_csv)
+    assert float(row["optim.lr"]) == 2e-3 and int(row["task.options.seq_len"]) == 8, row
+    base.model.hidden_size = 16
+    result = tune(base, cells=["gru"], space=space, trials=1, out=tmp_path / "u", notify=print)
+    (row,) = read_rows(result.trials_csv)
+    assert int(row["model.hidden_size"]) == 16, row
+
+
+def test_no_trial_much_shorter_than_its_peers_is_started(tmp_path):
+    from seqlab.tune.running import CellLoop
+
+    study = optuna.create_study()
+    loop = CellLoop(study, "gru", [], tiny_base(), "val_mse", tmp_path, None, None)
+    loop.durations = [10.0, 12.0, 10.0]  # median 10 s: no trial under 5 s
+    loop.deadline = time.monotonic() + 4.0
+    assert not loop.more()
+    loop.deadline = time.monotonic() + 6.0
+    assert loop.more()
+    loop.trials, loop.deadline = 5, time.monotonic() + 2.0  # a trial count: run them all
+    assert loop.more()

@@ -87,13 +87,15 @@ def test_the_recipe_applies_without_a_config_and_follows_the_data_set():
     shape = ArchiveShape.read("GunPoint")
     assert (shape.n_train, shape.max_len, shape.channels) == (50, 150, 1)
     recipe = ucr_recipe(shape, 0.2)
-    assert cfg.task.batch_size == recipe["task.batch_size"] == 4  # 40 training series / 10
-    assert cfg.trainer.max_epochs == recipe["trainer.max_epochs"] == 80  # 800 steps, 10/epoch
-    assert cfg.trainer.check_val_every_n_epoch == 80  # once, at the end
+    assert cfg.task.batch_size == recipe["task.batch_size"] == 16  # 40 training series: max 16
+    assert cfg.trainer.max_epochs == recipe["trainer.max_epochs"] == 267  # 800 steps, 3/epoch
+    assert cfg.trainer.check_val_every_n_epoch == 267  # once, at the end
     assert cfg.model.frontend == "fcn" and cfg.model.pooling == "mean" and cfg.model.bidirectional
     acsf1 = resolve_config(flags={**UCR, "task.options.dataset": "ACSF1"})
-    assert acsf1.task.batch_size == 8 and not acsf1.model.bidirectional  # 1460 steps long
-    assert acsf1.trainer.max_epochs == 18  # 171 steps of 10 batches
+    assert acsf1.task.batch_size == 16 and not acsf1.model.bidirectional  # 1460 steps long
+    assert acsf1.trainer.max_epochs == 30  # 200,000 / 1460 = 137 steps → the floor of 150, 5/epoch
+    arrowhead = ucr_recipe(ArchiveShape.read("ArrowHead"), 0.2)
+    assert arrowhead["task.batch_size"] == 14  # 29 training series: two batches an epoch
     # Other tasks keep the built-in defaults; no recipe is laid over a base (a resumed run).
     assert resolve_config(flags={"task.name": "adding"}) == Config()
     assert resolve_config(flags=UCR, recipe=no_recipe).model.frontend == "none"
@@ -117,7 +119,7 @@ def test_anything_the_user_sets_wins_over_the_recipe(tmp_path):
     assert from_file.trainer.max_steps == -1 and from_file.model.frontend == "fcn"
     # The command line's resolution (fit, compare and sweep share it) gets it too.
     args = ConfigArgs(flags={"task.name": "ucr"}, task_options={"dataset": "BasicMotions"})
-    assert args.resolve(cell_options=False).task.batch_size == 4
+    assert args.resolve(cell_options=False).task.batch_size == 16
 
 
 def test_the_runs_config_yaml_holds_the_recipe(tmp_path):
@@ -131,7 +133,7 @@ def test_the_runs_config_yaml_holds_the_recipe(tmp_path):
     assert code == 0
     (run,) = tmp_path.iterdir()
     saved = yaml.safe_load((run / "config.yaml").read_text())
-    assert saved["model"]["frontend"] == "fcn" and saved["task"]["batch_size"] == 5
+    assert saved["model"]["frontend"] == "fcn" and saved["task"]["batch_size"] == 16
     assert saved["trainer"]["max_steps"] == 2 and saved["trainer"]["max_epochs"] is None
     assert saved["optim"]["scheduler"] == "cosine"
 

@@ -9,6 +9,7 @@ deadline by its ``trainer.max_time`` and by the reporter callback), or on Ctrl-C
 from __future__ import annotations
 
 import math
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from seqlab.tune.study import counted_trials, discard, place_of
 
 #: A trial is not started with less than this many seconds of the budget left.
 MIN_TRIAL_S = 1.0
+#: Nor, under a time budget alone, with less than this fraction of the median trial's time.
+SHORTEST_TRIAL = 0.5
 #: Without ``--trials``, a time budget is planned as this many trials per cell.
 PLANNED_TRIALS = 10
 #: Random trials before TPE models the space (fewer than Optuna's 10: budgets are small).
@@ -103,11 +106,18 @@ class CellLoop:
         return max(left, 0.0) / to_run
 
     def more(self) -> bool:
-        """Whether to start another trial."""
+        """Whether to start another trial: not past ``trials``, and with a time budget, not
+        when what is left would make it less than half as long as this run's trials so
+        far (a much shorter trial trains less and cannot compete with them)."""
         if self.trials is not None and len(counted_trials(self.study)) >= self.trials:
             return False
         left = self.left()
-        return left is None or left >= MIN_TRIAL_S
+        if left is None:
+            return True
+        floor = MIN_TRIAL_S
+        if self.trials is None and self.durations:
+            floor = max(floor, SHORTEST_TRIAL * statistics.median(self.durations))
+        return left >= floor
 
 
 def _fmt(value: Any) -> str:
@@ -161,10 +171,33 @@ def _one_trial(loop: CellLoop, trial: optuna.Trial) -> tuple[dict[str, Any], Tri
     return params, run_trial(trial, config, loop.monitor, loop.deadline)
 
 
+def base_values(base: Config, dims: list[Dimension]) -> dict[str, Any]:
+    """The base config's own values of the searched dimensions that the space holds."""
+    values = {}
+    for d in dims:
+        value: Any = base
+        for part in d.key.split("."):  # sections are dataclasses, task.options a dict
+            value = value.get(part) if isinstance(value, dict) else getattr(value, part, None)
+        if not d.fixed and d.holds(value):
+            values[d.key] = value
+    return values
+
+
+def start_from_base(loop: CellLoop) -> None:
+    """Make the base config (the task's recipe, the user's file and flags) the study's
+    first trial, so tuning starts from the untuned default and can only choose past it
+    on validation. A study that already has trials (resumed, or shared with another
+    process) is left as it is."""
+    values = base_values(loop.base, loop.dims)
+    if values and not loop.study.get_trials(deepcopy=False):
+        loop.study.enqueue_trial(values, skip_if_exists=True)
+
+
 def run_cell(loop: CellLoop) -> bool:
     """Run trials until the cell's budget is spent; ``False`` when Ctrl-C stopped it (the
     running trial is discarded: it does not count and a resumed tune replaces it)."""
     study = loop.study
+    start_from_base(loop)
     while loop.more():
         study.sampler = make_sampler(loop.seed, len(study.get_trials(deepcopy=False)))
         trial = study.ask()

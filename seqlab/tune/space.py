@@ -81,6 +81,18 @@ class Dimension:
             return trial.suggest_int(self.key, self.low, self.high, step=step, log=self.log)
         return trial.suggest_float(self.key, self.low, self.high, step=self.step, log=self.log)
 
+    def holds(self, value: Any) -> bool:
+        """Whether ``value`` is one this dimension can take (so a trial may be given it)."""
+        if self.values:
+            return any(value == v and type(value) is type(v) for v in self.values)
+        if not _number(value) or not self.low <= value <= self.high:
+            return False
+        if self.is_int:
+            return isinstance(value, int) and (value - self.low) % int(self.step or 1) == 0
+        return self.step is None or math.isclose(
+            (value - self.low) / self.step, round((value - self.low) / self.step)
+        )
+
     def describe(self) -> str:
         if self.values:
             return f"{self.values[0]!r}" if self.fixed else f"one of {list(self.values)}"

@@ -155,8 +155,9 @@ def open_study(
 
 
 def counted(trial: optuna.trial.FrozenTrial) -> bool:
-    """Whether a trial counts toward ``--trials`` (it was not discarded)."""
-    return DISCARDED not in trial.user_attrs
+    """Whether a trial counts toward ``--trials``: it was started (not only queued, as the
+    base config's trial is until it runs) and not discarded."""
+    return trial.state != optuna.trial.TrialState.WAITING and DISCARDED not in trial.user_attrs
 
 
 def counted_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
