@@ -283,3 +283,12 @@ def test_no_trial_much_shorter_than_its_peers_is_started(tmp_path):
     assert loop.more()
     loop.trials, loop.deadline = 5, time.monotonic() + 2.0  # a trial count: run them all
     assert loop.more()
+
+
+def test_the_base_trial_trains_on_its_own_budget(tmp_path):
+    from seqlab.tune.running import PLANNED_TRIALS, CellLoop
+
+    loop = CellLoop(optuna.create_study(), "gru", [], tiny_base(), "val_mse", tmp_path, None, None)
+    loop.deadline = time.monotonic() + 100.0
+    assert loop.trial_time() == pytest.approx(100.0 / PLANNED_TRIALS, rel=0.05)
+    assert loop.trial_time(base=True) == pytest.approx(100.0, rel=0.05)

@@ -73,6 +73,8 @@ class CellLoop:
         trials: the study's size (``None``: until the deadline).
         deadline: :func:`time.monotonic` time to stop (``None``: no time budget).
         seed: the sampler's seed. notify: receives the progress lines.
+        durations: the seconds of this process's trials so far.
+        started_from_base: this process queued the base config as trial 0.
     """
 
     study: optuna.Study
@@ -86,18 +88,21 @@ class CellLoop:
     seed: int = 0
     notify: Callable[[str], None] = print
     durations: list[float] = field(default_factory=list)
+    started_from_base: bool = False
 
     def left(self) -> float | None:
         return None if self.deadline is None else self.deadline - time.monotonic()
 
-    def trial_time(self) -> float | None:
+    def trial_time(self, base: bool = False) -> float | None:
         """The next trial's training time: an equal share of what the cell has left for
         the trials still to run, this one included (without ``trials``: as if
         :data:`PLANNED_TRIALS`, and never more than half), so one slow trial cannot take
-        the whole budget."""
+        the whole budget. The base config's trial (``base``) trains on its own budget,
+        bounded only by the cell's: it is the untuned default the search must beat, and
+        cut short it would be a weaker one."""
         left = self.left()
-        if left is None:
-            return None
+        if left is None or base:
+            return left
         done = len(counted_trials(self.study)) - 1  # the running trial is counted
         if self.trials is not None:
             to_run = max(1, self.trials - done)
@@ -163,8 +168,9 @@ def _fixed(dims: list[Dimension], key: str) -> bool:
 def _one_trial(loop: CellLoop, trial: optuna.Trial) -> tuple[dict[str, Any], TrialOutcome]:
     params = suggest(trial, loop.dims)
     try:
+        base = loop.started_from_base and trial.number == 0  # the enqueued trial
         config = trial_config(
-            loop.base, loop.cell, params, loop.runs, trial.number, loop.trial_time()
+            loop.base, loop.cell, params, loop.runs, trial.number, loop.trial_time(base)
         )
     except SeqlabError as exc:  # a combination of values the config refuses
         return params, TrialOutcome(None, False, None, None, 0.0, str(exc))
@@ -191,6 +197,7 @@ def start_from_base(loop: CellLoop) -> None:
     values = base_values(loop.base, loop.dims)
     if values and not loop.study.get_trials(deepcopy=False):
         loop.study.enqueue_trial(values, skip_if_exists=True)
+        loop.started_from_base = True
 
 
 def run_cell(loop: CellLoop) -> bool:
