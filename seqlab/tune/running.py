@@ -112,17 +112,20 @@ class CellLoop:
 
     def more(self) -> bool:
         """Whether to start another trial: not past ``trials``, and with a time budget, not
-        when what is left would make it less than half as long as this run's trials so
+        with less than :data:`MIN_TRIAL_S` left, nor (without ``trials``) when its share
+        (:meth:`trial_time`) would be under half the median of this process's trials so
         far (a much shorter trial trains less and cannot compete with them)."""
         if self.trials is not None and len(counted_trials(self.study)) >= self.trials:
             return False
         left = self.left()
         if left is None:
             return True
-        floor = MIN_TRIAL_S
-        if self.trials is None and self.durations:
-            floor = max(floor, SHORTEST_TRIAL * statistics.median(self.durations))
-        return left >= floor
+        if left < MIN_TRIAL_S:
+            return False
+        if self.trials is not None or not self.durations:
+            return True
+        share = left / max(2, PLANNED_TRIALS - len(counted_trials(self.study)))
+        return share >= SHORTEST_TRIAL * statistics.median(self.durations)
 
 
 def _fmt(value: Any) -> str:
