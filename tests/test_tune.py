@@ -295,3 +295,25 @@ def test_the_base_trial_trains_on_its_own_budget(tmp_path):
     loop.deadline = time.monotonic() + 100.0
     assert loop.trial_time() == pytest.approx(100.0 / PLANNED_TRIALS, rel=0.05)
     assert loop.trial_time(base=True) == pytest.approx(100.0, rel=0.05)
+
+
+def test_the_base_trial_does_not_set_the_length_of_its_peers(tmp_path, monkeypatch):
+    import seqlab.tune.running as running
+    from seqlab.tune.objective import TrialOutcome
+
+    def fake_trial(loop, trial):
+        seconds = 50.0 if loop.is_base(trial) else 5.0
+        return {}, TrialOutcome(1.0, False, None, None, seconds)
+
+    monkeypatch.setattr(running, "_one_trial", fake_trial)
+    dims = parse_space(SPACE)
+    loop = running.CellLoop(
+        optuna.create_study(), "gru", dims, tiny_base(), "val_mse", tmp_path, None, None
+    )
+    loop.notify = lambda _: None
+    loop.deadline = time.monotonic() + 60.0  # shares of ~6 s: fine against 5 s peers
+    running.start_from_base(loop)
+    assert loop.started_from_base
+    loop.trials = 4
+    assert running.run_cell(loop)
+    assert loop.durations == [5.0, 5.0, 5.0]  # the base trial's 50 s is not among them

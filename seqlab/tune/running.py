@@ -73,7 +73,7 @@ class CellLoop:
         trials: the study's size (``None``: until the deadline).
         deadline: :func:`time.monotonic` time to stop (``None``: no time budget).
         seed: the sampler's seed. notify: receives the progress lines.
-        durations: the seconds of this process's trials so far.
+        durations: the seconds of this process's search trials so far (not the base's).
         started_from_base: this process queued the base config as trial 0.
     """
 
@@ -89,6 +89,10 @@ class CellLoop:
     notify: Callable[[str], None] = print
     durations: list[float] = field(default_factory=list)
     started_from_base: bool = False
+
+    def is_base(self, trial: optuna.Trial) -> bool:
+        """Whether ``trial`` is the base config's, queued by this process."""
+        return self.started_from_base and trial.number == 0
 
     def left(self) -> float | None:
         return None if self.deadline is None else self.deadline - time.monotonic()
@@ -171,7 +175,7 @@ def _fixed(dims: list[Dimension], key: str) -> bool:
 def _one_trial(loop: CellLoop, trial: optuna.Trial) -> tuple[dict[str, Any], TrialOutcome]:
     params = suggest(trial, loop.dims)
     try:
-        base = loop.started_from_base and trial.number == 0  # the enqueued trial
+        base = loop.is_base(trial)
         config = trial_config(
             loop.base, loop.cell, params, loop.runs, trial.number, loop.trial_time(base)
         )
@@ -223,7 +227,8 @@ def run_cell(loop: CellLoop) -> bool:
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             raise
         tell(study, trial, outcome)
-        loop.durations.append(outcome.seconds)
+        if not loop.is_base(trial):  # it trains on its own budget: not a peer's length
+            loop.durations.append(outcome.seconds)
         loop.notify(progress_line(loop, trial.number, params, outcome))
     return True
 
