@@ -137,10 +137,10 @@ def _fmt(value: Any) -> str:
 
 
 def _eta(loop: CellLoop, done: int) -> str:
-    if not loop.durations:
-        return "?"
-    mean = sum(loop.durations) / len(loop.durations)
-    eta = math.inf if loop.trials is None else max(0, loop.trials - done) * mean
+    eta = math.inf
+    if loop.durations and loop.trials is not None:
+        mean = sum(loop.durations) / len(loop.durations)
+        eta = max(0, loop.trials - done) * mean
     left = loop.left()
     if left is not None:
         eta = min(eta, max(0.0, left))
