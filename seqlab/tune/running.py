@@ -26,7 +26,8 @@ from seqlab.tune.study import counted_trials, discard, place_of
 
 #: A trial is not started with less than this many seconds of the budget left.
 MIN_TRIAL_S = 1.0
-#: Nor, under a time budget alone, with less than this fraction of the median trial's time.
+#: Nor, under a time budget alone, with a share under this fraction of the median search
+#: trial's time (the base trial, on its own budget, is not among them).
 SHORTEST_TRIAL = 0.5
 #: Without ``--trials``, a time budget is planned as this many trials per cell.
 PLANNED_TRIALS = 10
@@ -107,18 +108,21 @@ class CellLoop:
         left = self.left()
         if left is None or base:
             return left
-        done = len(counted_trials(self.study)) - 1  # the running trial is counted
+        return self._share(left, len(counted_trials(self.study)) - 1)  # it is counted
+
+    def _share(self, left: float, before: int) -> float:
+        """A trial's equal share of ``left`` seconds when ``before`` trials came first."""
         if self.trials is not None:
-            to_run = max(1, self.trials - done)
+            to_run = max(1, self.trials - before)
         else:
-            to_run = max(2, PLANNED_TRIALS - done)
+            to_run = max(2, PLANNED_TRIALS - before)
         return max(left, 0.0) / to_run
 
     def more(self) -> bool:
         """Whether to start another trial: not past ``trials``, and with a time budget, not
         with less than :data:`MIN_TRIAL_S` left, nor (without ``trials``) when its share
-        (:meth:`trial_time`) would be under half the median of this process's trials so
-        far (a much shorter trial trains less and cannot compete with them)."""
+        (:meth:`trial_time`) would be under half the median of this process's search
+        trials so far (a much shorter trial trains less and cannot compete with them)."""
         if self.trials is not None and len(counted_trials(self.study)) >= self.trials:
             return False
         left = self.left()
@@ -128,7 +132,7 @@ class CellLoop:
             return False
         if self.trials is not None or not self.durations:
             return True
-        share = left / max(2, PLANNED_TRIALS - len(counted_trials(self.study)))
+        share = self._share(left, len(counted_trials(self.study)))
         return share >= SHORTEST_TRIAL * statistics.median(self.durations)
 
 
@@ -174,11 +178,9 @@ def _fixed(dims: list[Dimension], key: str) -> bool:
 
 def _one_trial(loop: CellLoop, trial: optuna.Trial) -> tuple[dict[str, Any], TrialOutcome]:
     params = suggest(trial, loop.dims)
+    seconds = loop.trial_time(base=loop.is_base(trial))
     try:
-        base = loop.is_base(trial)
-        config = trial_config(
-            loop.base, loop.cell, params, loop.runs, trial.number, loop.trial_time(base)
-        )
+        config = trial_config(loop.base, loop.cell, params, loop.runs, trial.number, seconds)
     except SeqlabError as exc:  # a combination of values the config refuses
         return params, TrialOutcome(None, False, None, None, 0.0, str(exc))
     return params, run_trial(trial, config, loop.monitor, loop.deadline)
