@@ -173,3 +173,26 @@ def test_sequence_to_sequence_predictions_are_decoded_text(tmp_path, capsys):
     src.write_text("source\nab1\n")
     assert main(["predict", "--ckpt", str(run), "--input", str(src), "-q"]) == 2
     assert "never saw: '1'" in capsys.readouterr().err
+
+
+def test_ucr_predictions_scale_raw_series_as_training_did(tmp_path):
+    # Covid3Month_disc's counts get normalize=series+scale: one raw channel in the file,
+    # four inputs to the model (the series z-normalised, its level, spread and length).
+    pytest.importorskip("aeon")
+    run = tiny_fit(tmp_path / "runs", "task.name=ucr", "task.options.dataset=Covid3Month_disc")
+    loaded = load_checkpoint(run)
+    assert loaded.info.input_size == 4 and loaded.info.extra["channels"] == 1
+    raw = [np.linspace(0.0, 300.0, 84), np.zeros(84) + 2.0]
+    src = tmp_path / "series.csv"
+    src.write_text("x\n" + "\n".join(" ".join(f"{v:g}" for v in s) for s in raw) + "\n")
+    rows = predict(run, src)
+    from seqlab.tasks.series_scaling import normalize_like_training
+
+    x = normalize_like_training([s[:, None].astype(np.float32) for s in raw], loaded.info.extra)
+    with torch.no_grad():
+        logits = loaded.model(torch.from_numpy(np.stack(x)), torch.tensor([84, 84]))
+    probs = torch.softmax(logits, -1)
+    classes = loaded.info.extra["classes"]
+    for row, p in zip(rows, probs, strict=True):
+        assert row["label"] == classes[int(p.argmax())]
+        assert row[f"prob_{classes[0]}"] == pytest.approx(float(p[0]), abs=1e-5)

@@ -265,6 +265,8 @@ def test_the_first_trial_is_the_base_config(tmp_path):
     result = tune(base, cells=["gru"], space=space, trials=1, out=tmp_path / "t", notify=print)
     (row,) = read_rows(result.trials_csv)
     assert float(row["optim.lr"]) == 2e-3 and int(row["task.options.seq_len"]) == 8, row
+    study = optuna.load_study(study_name=f"{result.study}-gru", storage=result.storage)
+    assert study.trials[0].user_attrs.get("base") is True  # what the selection rule reads
     base.model.hidden_size = 16
     result = tune(base, cells=["gru"], space=space, trials=1, out=tmp_path / "u", notify=print)
     (row,) = read_rows(result.trials_csv)
@@ -317,3 +319,44 @@ def test_the_base_trial_does_not_set_the_length_of_its_peers(tmp_path, monkeypat
     loop.trials = 4
     assert running.run_cell(loop)
     assert loop.durations == [5.0, 5.0, 5.0]  # the base trial's 50 s is not among them
+
+
+def test_a_search_trial_must_beat_the_base_trial_by_more_than_one_example():
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import create_trial
+
+    from seqlab.tasks import TaskInfo
+    from seqlab.tune.selection import BASE_ATTR, chosen_trial, resolution
+
+    def study_of(values, direction="maximize", base=True):
+        study = optuna.create_study(direction=direction)
+        for i, value in enumerate(values):
+            study.add_trial(
+                create_trial(
+                    params={"x": 0.5},
+                    distributions={"x": FloatDistribution(0, 1)},
+                    value=value,
+                    user_attrs={BASE_ATTR: True} if base and i == 0 else {},
+                )
+            )
+        return study
+
+    # 28 validation series (Covid3Month_disc): one series is 1/28 of accuracy.
+    info = TaskInfo("classification", "real", 1, 3, "acc", "max", extra={"sizes": {"val": 28}})
+    gain = resolution(info)
+    assert gain == pytest.approx(1 / 28)
+    one_ahead = study_of([14 / 28, 13 / 28, 15 / 28])
+    assert chosen_trial(one_ahead, gain).number == 0  # one series ahead: the base stays
+    assert chosen_trial(one_ahead, 0.0).number == 2  # Optuna's plain best
+    two_ahead = study_of([14 / 28, 16 / 28, 15 / 28])
+    assert chosen_trial(two_ahead, gain).number == 1
+    assert chosen_trial(study_of([0.3, 0.2], "minimize"), 0.05).number == 1
+    assert chosen_trial(study_of([0.3, 0.26], "minimize"), 0.05).number == 0
+    # Without a base trial (a study another process started) the best is the best.
+    assert chosen_trial(study_of([14 / 28, 15 / 28], base=False), gain).number == 1
+    assert chosen_trial(study_of([0.9]), gain).number == 0
+    assert chosen_trial(study_of([0.3, 0.2], "minimize"), 0.0).number == 1  # lower is better
+    assert chosen_trial(optuna.create_study(), gain) is None
+    # Metrics that are not a count of examples have no step: any gain counts.
+    assert resolution(TaskInfo("regression", "real", 1, 1, "mse", "min")) == 0.0
+    assert resolution(TaskInfo("classification", "real", 1, 3, "acc", "max")) == 0.0  # no sizes

@@ -22,7 +22,8 @@ from seqlab.models.classification import SequenceClassifier
 from seqlab.models.frontends import FCNBranch, MaskedBatchNorm1d, check_frontend
 from seqlab.tasks import create_task
 from seqlab.tasks.base import TaskInfo
-from seqlab.tasks.ucr import ArchiveShape, aeon_data_dir, normalize_like_training, ucr_recipe
+from seqlab.tasks.series_scaling import normalize_like_training
+from seqlab.tasks.ucr import ArchiveShape, aeon_data_dir, ucr_recipe
 
 UCR = {"task.name": "ucr", "task.options.dataset": "GunPoint"}
 
@@ -64,6 +65,49 @@ def test_multivariate_auto_is_per_channel_with_training_statistics():
     )
     assert np.allclose(np.stack(again), np.stack(expected), atol=1e-4)
     assert s.test.x.mean(1).std(0).max() > 0.1  # per-series scaling would zero every level
+
+
+def test_univariate_sets_in_physical_units_keep_their_scale_as_input():
+    # Covid3Month_disc holds raw counts (0 to 20,341), not archive z-normalised series:
+    # per-series scaling would erase the level that separates its classes.
+    task = create_task("ucr", dataset="Covid3Month_disc")
+    spec = task.info.extra["normalize"]
+    assert spec["how"] == "series+scale" and len(spec["ref"]) == 1 and len(spec["mean"]) == 3
+    assert task.info.input_size == 4 and task.info.extra["channels"] == 1
+    s = task.splits
+    shape, scale = s.test.x[..., 0], s.test.x[..., 1:]
+    assert torch.allclose(shape.mean(1), torch.zeros(len(shape)), atol=1e-4)
+    assert torch.equal(scale, scale[:, :1].expand_as(scale))  # constant over each series
+    fit_scale = s.train.x[:, 0, 1:3].double()  # standardised with the training series' own
+    assert torch.allclose(fit_scale.mean(0), torch.zeros(2, dtype=torch.float64), atol=1e-5)
+    assert torch.allclose(fit_scale.std(0, unbiased=False), torch.ones(2).double(), atol=1e-4)
+    assert s.test.x[..., 3].abs().max() < 1e-6  # one length for all: no information, 0
+    test_raw = raw("Covid3Month_disc", "test")
+    level = np.array([r.mean() for r in test_raw])
+    order = np.argsort(level, kind="stable")
+    assert np.all(np.diff(s.test.x[order, 0, 1].numpy()) >= -1e-6)  # the level, monotone
+    again = normalize_like_training([r.astype(np.float32) for r in test_raw], task.info.extra)
+    assert np.allclose(np.stack(again), s.test.x.numpy(), atol=1e-4)
+    # A variable-length set gets its lengths as input (PickupGestureWiimoteZ: 29-361 steps),
+    # in their order; the padding stays zero.
+    pickup = create_task("ucr", dataset="PickupGestureWiimoteZ").splits.train
+    log_len = pickup.x[torch.arange(len(pickup.x)), 0, 3]
+    order = torch.argsort(pickup.lengths)
+    assert torch.all(torch.diff(log_len[order]) >= -1e-6) and log_len.std() > 0.5
+    shortest = int(order[0])
+    assert torch.all(pickup.x[shortest, int(pickup.lengths[shortest]) :] == 0)
+    # Sets the archive z-normalised have no scale to give: plain per-series.
+    assert create_task("ucr", dataset="ArrowHead").info.extra["normalize"] == {"how": "series"}
+
+
+def test_is_znormalised_tells_archive_series_from_raw_ones():
+    from seqlab.tasks.series_scaling import is_znormalised, znormalise
+
+    rng = np.random.default_rng(0)
+    raw_series = [rng.normal(5.0, 2.0, size=(n, 1)) for n in (20, 31, 7)]
+    assert not is_znormalised(raw_series)
+    assert is_znormalised(znormalise(raw_series))
+    assert is_znormalised([np.zeros((5, 1))])  # a constant series has no scale either
 
 
 def test_explicit_normalisations_and_the_znorm_alias():

@@ -22,8 +22,8 @@ from torch import Tensor
 from seqlab.errors import ConfigError, DataError
 from seqlab.serving.sources import Predictor
 from seqlab.tasks import read_table
+from seqlab.tasks.series_scaling import normalize_like_training
 from seqlab.tasks.text import UNK, tokenize
-from seqlab.tasks.ucr import normalize_like_training
 
 
 @dataclass
@@ -149,6 +149,8 @@ def sequence_inputs(path: Path, model: Predictor) -> Inputs:
     info = model.info
     table = read_table("predict", path, "--input")
     tokens = info.input_kind == "tokens"
+    # what a row holds per step: the task's raw channels (UCR's scaling may add inputs)
+    features = int(info.extra.get("channels", info.input_size) or 0)
     ids, sequences = [], []
     for i, value in enumerate(_column(table, "x", "one sequence per row")):
         raw = _parse_sequence(table, i, value)
@@ -158,9 +160,9 @@ def sequence_inputs(path: Path, model: Predictor) -> Inputs:
             raise DataError(f"predict: column 'x' at {_where(table, i)}: {exc}.") from None
         if not tokens and t.dim() == 1:
             t = t[:, None]
-        shape_ok = t.dim() == 1 if tokens else t.dim() == 2 and t.shape[1] == info.input_size
+        shape_ok = t.dim() == 1 if tokens else t.dim() == 2 and t.shape[1] == features
         if not shape_ok or len(t) == 0:
-            want = "token ids" if tokens else f"steps of {info.input_size} feature(s)"
+            want = "token ids" if tokens else f"steps of {features} feature(s)"
             raise DataError(
                 f"predict: column 'x' at {_where(table, i)} has shape {tuple(t.shape)}; the "
                 f"model takes a non-empty list of {want}."

@@ -33,6 +33,11 @@ from seqlab.tasks._data import (
 from seqlab.tasks._options import check_bool, check_choice, check_fraction
 from seqlab.tasks.base import OutputKind, TaskInfo
 from seqlab.tasks.registry import register_task
+from seqlab.tasks.series_scaling import (
+    NORMALIZATIONS,
+    Normalization,
+    is_znormalised,
+)
 
 # Published 1-NN DTW test accuracies (UCR/UEA archive results, as aeon reports them), to
 # read a model's test accuracy against a strong classical method.
@@ -79,68 +84,13 @@ def bundled_classification_datasets() -> list[str]:
     return names
 
 
-def znormalise(series: list[np.ndarray]) -> list[np.ndarray]:
-    """Each series (T_i, C) to zero mean, unit variance per channel over its own steps
-    (a constant channel becomes zeros)."""
-    out = []
-    for s in series:
-        std = s.std(axis=0, keepdims=True)
-        out.append((s - s.mean(axis=0, keepdims=True)) / np.where(std > 1e-8, std, 1.0))
-    return out
-
-
-NORMALIZATIONS = ("auto", "series", "channel", "none")
-
-
-@dataclass(frozen=True)
-class Normalization:
-    """How series are scaled, resolved from the ``normalize`` option.
-
-    ``how`` is ``series`` (each series per channel over its own steps), ``channel`` (each
-    channel with ``mean`` and ``std``, (C,) lists computed over every step of the training
-    split only) or ``none``.
-    """
-
-    how: str
-    mean: tuple[float, ...] = ()
-    std: tuple[float, ...] = ()
-
-    @classmethod
-    def fit(cls, how: str, train: list[np.ndarray]) -> Normalization:
-        """``how`` (not ``auto``) with its statistics from the training series ``train``."""
-        if how != "channel":
-            return cls(how)
-        steps = np.concatenate(train, axis=0).astype(np.float64)  # (sum T_i, C)
-        std = steps.std(axis=0)
-        std = np.where(std > 1e-8, std, 1.0)
-        return cls(how, tuple(steps.mean(axis=0).tolist()), tuple(std.tolist()))
-
-    def apply(self, series: list[np.ndarray]) -> list[np.ndarray]:
-        """``series`` (each (T_i, C)) scaled; padding is added later, so it stays zero."""
-        if self.how == "series":
-            return znormalise(series)
-        if self.how == "channel":
-            mean = np.asarray(self.mean, dtype=np.float32)
-            std = np.asarray(self.std, dtype=np.float32)
-            return [((s - mean) / std).astype(np.float32) for s in series]
-        return series
-
-    def to_dict(self) -> dict[str, Any]:
-        """What ``info.extra["normalize"]`` holds (what prediction must apply again)."""
-        out: dict[str, Any] = {"how": self.how}
-        if self.how == "channel":
-            out.update(mean=list(self.mean), std=list(self.std))
-        return out
-
-
-def normalize_like_training(series: list[np.ndarray], extra: Mapping[str, Any]) -> list[np.ndarray]:
-    """New series (each (T_i, C)) scaled as a trained model's data was, from its task's
-    ``info.extra`` (``normalize``; older runs: ``znorm``)."""
-    spec = extra.get("normalize")
-    if spec is None:
-        spec = {"how": "series" if extra.get("znorm", True) else "none"}
-    norm = Normalization(spec["how"], tuple(spec.get("mean", ())), tuple(spec.get("std", ())))
-    return norm.apply(series)
+def auto_normalization(train: list[np.ndarray]) -> str:
+    """``normalize=auto`` for the training series ``train``: multivariate sets per channel;
+    univariate sets per series, with each series' scale given back as input
+    (``series+scale``) unless the archive z-normalised them already (then there is none)."""
+    if train[0].shape[1] > 1:
+        return "channel"
+    return "series" if is_znormalised(train) else "series+scale"
 
 
 @dataclass(frozen=True)
@@ -240,7 +190,11 @@ class UCRClassification(ArrayTask):
     publishes them) and multivariate sets per channel with the training split's mean and
     standard deviation, computed on the training split only and applied to validation, test
     and prediction inputs (a channel's level often identifies the class there; per-series
-    scaling would erase it). ``info.extra["normalize"]`` holds what was applied.
+    scaling would erase it). Univariate sets the archive did not z-normalise (raw counts,
+    accelerations) get ``series+scale``: per series, with each series' level, spread and length
+    given back as constant input channels (:mod:`seqlab.tasks.series_scaling`).
+    ``info.extra["normalize"]`` holds what was applied; ``info.extra["channels"]`` the
+    data's own channels (``info.input_size`` counts the added ones).
 
     Recipe (the defaults ``seqlab fit --task ucr`` uses unless a config file, flag or
     ``--set`` says otherwise; general rules, no per-data-set table): batch size
@@ -256,8 +210,9 @@ class UCRClassification(ArrayTask):
         dataset: the data set's archive name, e.g. GunPoint, ItalyPowerDemand,
             BasicMotions, JapaneseVowels.
         val_fraction: fraction of the archive's train split held out for validation.
-        normalize: auto (univariate: per series; multivariate: per channel with training
-            statistics), series, channel or none.
+        normalize: auto (univariate: per series, with its scale and length as input
+            where the archive did not z-normalise; multivariate: per channel with training
+            statistics), series, series+scale, channel or none.
         znorm: deprecated alias: true is normalize=series, false is normalize=none.
     """
 
@@ -348,9 +303,10 @@ class UCRClassification(ArrayTask):
                 f"{len(train_ids)} training series leaves no validation series; raise "
                 f"val_fraction (e.g. val_fraction=0.2)."
             )
+        channels = int(train_series[0].shape[1])
         how = self.normalize
         if how == "auto":
-            how = "series" if train_series[0].shape[1] == 1 else "channel"
+            how = auto_normalization([train_series[i] for i in fit_idx])
         # Statistics of the series the model trains on only; validation and test reuse them.
         norm = Normalization.fit(how, [train_series[i] for i in fit_idx])
         train_series, test_series = norm.apply(train_series), norm.apply(test_series)
@@ -369,7 +325,7 @@ class UCRClassification(ArrayTask):
             "dataset": self.dataset,
             "classes": class_names,
             "sizes": splits.sizes(),
-            "channels": int(train_series[0].shape[1]),
+            "channels": channels,
             "min_len": min(all_lengths),
             "max_len": max(all_lengths),
             "variable_length": min(all_lengths) != max(all_lengths),
@@ -385,7 +341,7 @@ class UCRClassification(ArrayTask):
         info = TaskInfo(
             output_kind="classification",
             input_kind="real",
-            input_size=int(train_series[0].shape[1]),
+            input_size=norm.channels_out(channels),
             num_outputs=len(class_names),
             metric="acc",
             metric_mode="max",

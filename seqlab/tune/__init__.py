@@ -11,6 +11,9 @@ Decisions (docs/tune.md says the same for users):
 - A trial is :func:`seqlab.training.fit` in this process, quiet, with ``trainer.test``
   off; its value is the best checkpoint's validation metric, in the task's direction.
   Test data is used once per cell at the end, on the best trial's best checkpoint.
+- The best trial: the best on validation, but the base config's trial (the first) stays
+  the best unless a search trial beats it by more than one validation example
+  (:mod:`seqlab.tune.selection`): tiny validation splits cannot tell one series apart.
 - Pruning: each validation reports the metric (step = validations so far) to the pruner
   (median by default); a pruned trial stops training and counts as a trial.
 - Budget: ``trials`` is the size of each cell's study, counting trials already in it
@@ -48,6 +51,7 @@ from seqlab.tune.report import (
     write_trials_csv,
 )
 from seqlab.tune.running import CellLoop, make_pruner, run_cell
+from seqlab.tune.selection import resolution
 from seqlab.tune.space import (
     Dimension,
     check_space,
@@ -261,6 +265,7 @@ def tune(
         loop = CellLoop(
             study, cell, plan.dims, plan.base, f"val_{plan.info.metric}", out / "runs" / cell,
             plan.trials, deadline, seed, notify,
+            min_gain=resolution(plan.info),
         )  # fmt: skip
         if not run_cell(loop):
             interrupted = True
@@ -283,7 +288,8 @@ def report(
         out / PLOT,
         val_baseline.value if val_baseline is not None else None,
     )
-    best = [cell_best(c, s, plan.base, plan.dims, out, metric) for c, s in studies.items()]
+    gain = resolution(plan.info)
+    best = [cell_best(c, s, plan.base, plan.dims, out, metric, gain) for c, s in studies.items()]
     return TuneResult(
         out, plan.url, plan.name, metric, plan.info.metric_mode, best, plan.info, csv_path,
         plot, interrupted, space_as_dict(plan.dims),

@@ -21,6 +21,7 @@ from seqlab.config import Config, resolve_config
 from seqlab.errors import SeqlabError
 from seqlab.tasks import Baseline
 from seqlab.tune.objective import cell_values
+from seqlab.tune.selection import chosen_trial
 from seqlab.tune.space import Dimension
 from seqlab.tune.study import counted
 
@@ -116,17 +117,23 @@ def test_metric(trial: Any, metric: str) -> float | None:
 
 
 def cell_best(
-    cell: str, study: optuna.Study, base: Config, dims: list[Dimension], out: Path, metric: str
+    cell: str,
+    study: optuna.Study,
+    base: Config,
+    dims: list[Dimension],
+    out: Path,
+    metric: str,
+    min_gain: float = 0.0,
 ) -> CellBest:
-    """The best trial of ``cell``: its numbers, ``best-<cell>.yaml`` written, test measured."""
+    """The best trial of ``cell`` (:func:`~seqlab.tune.selection.chosen_trial`): its
+    numbers, ``best-<cell>.yaml`` written, test measured."""
     counts: dict[str, int] = {}
     for t in study.get_trials(deepcopy=False):
         if counted(t):
             counts[t.state.name.lower()] = counts.get(t.state.name.lower(), 0) + 1
     best = CellBest(cell, counts)
-    try:
-        trial = study.best_trial
-    except ValueError:  # no complete trial
+    trial = chosen_trial(study, min_gain)
+    if trial is None:  # no complete trial
         return best
     best.number, best.val, best.params = trial.number, trial.value, dict(trial.params)
     best.config_file = out / f"best-{cell}.yaml"

@@ -21,6 +21,7 @@ import optuna
 from seqlab.config import Config
 from seqlab.errors import Interrupted, SeqlabError
 from seqlab.tune.objective import TrialOutcome, run_trial, suggest, tell, trial_config
+from seqlab.tune.selection import BASE_ATTR, chosen_trial
 from seqlab.tune.space import Dimension
 from seqlab.tune.study import counted_trials, discard, place_of
 
@@ -76,6 +77,8 @@ class CellLoop:
         seed: the sampler's seed. notify: receives the progress lines.
         durations: the seconds of this process's search trials so far (not the base's).
         started_from_base: this process queued the base config as trial 0.
+        min_gain: how much better than the base trial a search trial must be to be the
+            best (:mod:`seqlab.tune.selection`).
     """
 
     study: optuna.Study
@@ -90,6 +93,7 @@ class CellLoop:
     notify: Callable[[str], None] = print
     durations: list[float] = field(default_factory=list)
     started_from_base: bool = False
+    min_gain: float = 0.0
 
     def is_base(self, trial: optuna.Trial) -> bool:
         """Whether ``trial`` is the base config's, queued by this process."""
@@ -161,11 +165,10 @@ def progress_line(loop: CellLoop, number: int, params: dict[str, Any], outcome: 
         what = f"failed: {outcome.error[:200]}"
     else:
         what = f"{loop.monitor} {_fmt(outcome.value)}" + (" (pruned)" if outcome.pruned else "")
-    try:
-        best = loop.study.best_trial
-        best_text = f"best {_fmt(best.value)} (#{best.number})"
-    except ValueError:
-        best_text = "no complete trial yet"
+    best = chosen_trial(loop.study, loop.min_gain)
+    best_text = (
+        "no complete trial yet" if best is None else f"best {_fmt(best.value)} (#{best.number})"
+    )
     return (
         f"{loop.cell} trial {done}/{total} (#{number}) {shown} → {what}; {best_text}; "
         f"{outcome.seconds:.1f} s, ETA {_eta(loop, done)}"
@@ -205,7 +208,7 @@ def start_from_base(loop: CellLoop) -> None:
     process) is left as it is."""
     values = base_values(loop.base, loop.dims)
     if values and not loop.study.get_trials(deepcopy=False):
-        loop.study.enqueue_trial(values, skip_if_exists=True)
+        loop.study.enqueue_trial(values, user_attrs={BASE_ATTR: True}, skip_if_exists=True)
         loop.started_from_base = True
 
 
