@@ -1,8 +1,9 @@
 """rnn/lstm/gru equal torch.nn: outputs, final states and parameter gradients (float32, 1e-5).
 
-Both paths are checked: the fused one (torch's sequence kernels, packing for variable
-lengths) and the stepping one (``fused=False``), for 1 and 2 layers, uni- and
-bidirectional, with and without variable lengths.
+Both paths are checked: the fused one (torch's sequence kernels; variable lengths run
+padded and masked, checked here against torch's packing) and the stepping one
+(``fused=False``), for 1 and 2 layers, uni- and bidirectional, with and without variable
+lengths.
 """
 
 from __future__ import annotations

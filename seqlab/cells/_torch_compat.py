@@ -4,7 +4,7 @@ Parameters are laid out exactly as in ``torch.nn.RNNCell/LSTMCell/GRUCell``
 (``weight_ih`` (G·H, I), ``weight_hh`` (G·H, H), ``bias_ih`` (G·H), ``bias_hh`` (G·H),
 with G gates stacked in torch's order), so weights copy both ways and the fused
 ``torch.rnn_*``/``torch.lstm``/``torch.gru`` kernels (oneDNN on CPU, cuDNN on GPU) run
-whole sequences, with variable lengths through packing.
+whole sequences; variable lengths run padded and masked (packing was 3-23x slower on CPU).
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
-from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from seqlab.cells.base import Cell, State, like_state, state_tensors
+from seqlab.cells.lengths import length_mask
 
 FusedFn = Callable[..., tuple[Tensor, ...]]
 
@@ -73,14 +73,15 @@ class TorchCompatibleCell(Cell):
         """
         if state is None:
             state = self.initial_state(x.shape[0], device=x.device, dtype=x.dtype)
-        if lengths is not None and bool((lengths == 0).any()):
+        if lengths is None or bool((lengths == x.shape[1]).all()):
+            return self._fused(x, state)  # nothing to mask: every sequence fills the batch
+        if bool((lengths == 0).any()):
             return self._skip_empty(x, state, lengths)
-        if lengths is None:
-            return self._fused(x, state)
-        return self._fused_packed(x, state, lengths)
+        return self._fused_masked(x, state, lengths)
 
     def _skip_empty(self, x: Tensor, state: State, lengths: Tensor) -> tuple[Tensor, State]:
-        """Run only the non-empty sequences: packing cannot hold a sequence of length 0.
+        """Run only the non-empty sequences (there is no last valid step to read a final
+        state at in an empty one).
 
         An empty sequence's outputs are zero and its final state is the one passed in.
         """
@@ -90,7 +91,7 @@ class TorchCompatibleCell(Cell):
             return out, state
         rows = keep.to(x.device)
         tensors = state_tensors(state)
-        sub_out, sub_final = self._fused_packed(
+        sub_out, sub_final = self._fused_masked(
             x.index_select(0, rows),
             like_state(state, [s.index_select(0, rows) for s in tensors]),
             lengths.index_select(0, keep),
@@ -108,29 +109,25 @@ class TorchCompatibleCell(Cell):
         )
         return out, like_state(state, [h.squeeze(0) for h in finals])
 
-    def _fused_packed(self, x: Tensor, state: State, lengths: Tensor) -> tuple[Tensor, State]:
-        packed = pack_padded_sequence(
-            x, lengths.detach().to("cpu", torch.int64), batch_first=True, enforce_sorted=False
-        )
-        assert packed.sorted_indices is not None and packed.unsorted_indices is not None
-        hx0 = tuple(
-            h.index_select(0, packed.sorted_indices).unsqueeze(0) for h in state_tensors(state)
-        )
-        arg = hx0 if len(hx0) > 1 else hx0[0]
-        data, *finals = self.fused_fn(
-            packed.data,
-            packed.batch_sizes,
-            arg,
-            self.flat_weights(),
-            self.bias,
-            1,
-            0.0,
-            self.training,
-            False,
-        )
-        out_packed = PackedSequence(
-            data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices
-        )
-        out, _ = pad_packed_sequence(out_packed, batch_first=True, total_length=x.shape[1])
-        final = [h.squeeze(0).index_select(0, packed.unsorted_indices) for h in finals]
-        return out, like_state(state, final)
+    def _fused_masked(self, x: Tensor, state: State, lengths: Tensor) -> tuple[Tensor, State]:
+        """Variable lengths (all ≥ 1) without packing: the fused kernel runs the padded
+        batch, outputs past each end are zeroed and the final state is read at each
+        sequence's last valid step. Steps past an end never feed a valid one, so outputs
+        and gradients are those of packing. Measured on CPU (B=16, H=64, 361 steps,
+        lengths 29-361, fwd+bwd): LSTM 13 ms against 295 ms packed (oneDNN has no packed
+        kernel), GRU 69 against 209, RNN 20 against 55."""
+        out, _ = self._fused(x, state)
+        valid = length_mask(lengths.to(x.device), x.shape[1])  # (B, T)
+        out = torch.where(valid.unsqueeze(2), out, torch.zeros((), dtype=out.dtype))
+        last = (lengths.to(x.device) - 1).unsqueeze(1).unsqueeze(2)
+        h_last = out.gather(1, last.expand(-1, 1, out.shape[2])).squeeze(1)
+        return out, self._final_state(x, state, out, valid, h_last)
+
+    def _final_state(
+        self, x: Tensor, state: State, out: Tensor, valid: Tensor, h_last: Tensor
+    ) -> State:
+        """The state at each sequence's last valid step from a padded run: ``out``
+        (B, T, H) masked outputs, ``valid`` (B, T), ``h_last`` (B, H) the output there. A
+        cell whose state is its output (rnn, gru) has it in ``h_last``; the LSTM rebuilds
+        its cell state (:meth:`seqlab.cells.lstm.LSTM._final_state`)."""
+        return like_state(state, [h_last])

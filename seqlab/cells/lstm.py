@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from seqlab.cells._torch_compat import TorchCompatibleCell
-from seqlab.cells.base import State
+from seqlab.cells.base import State, like_state, state_tensors
 from seqlab.cells.registry import register_cell
 
 
@@ -63,6 +64,30 @@ class LSTM(TorchCompatibleCell):
             h = self.hidden_size
             with torch.no_grad():
                 self.bias_hh[h : 2 * h].add_(self.forget_bias)
+
+    def _final_state(
+        self, x: Tensor, state: State, out: Tensor, valid: Tensor, h_last: Tensor
+    ) -> State:
+        """``(h, c)`` at each sequence's last valid step after a padded fused run.
+
+        The kernel returns ``c`` only at the last padded step, so ``c`` is rebuilt from
+        the outputs: every step's gates in two matrix multiplies (``h_{t-1}`` is the
+        previous output), then ``c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t`` elementwise, held past
+        each end. It is the kernel's own ``c`` up to rounding, and its gradient reaches
+        the parameters through the outputs as well as directly.
+        """
+        h0, c = state_tensors(state)
+        prev = torch.cat([h0.unsqueeze(1), out[:, :-1]], 1)  # h_{t-1}, valid where it counts
+        gates = F.linear(x, self.weight_ih, self.bias_ih) + F.linear(
+            prev, self.weight_hh, self.bias_hh
+        )
+        i, f, g, _ = gates.chunk(4, 2)
+        steps = int(valid.sum(1).max())
+        i, f, g = (t[:, :steps].unbind(1) for t in (i.sigmoid(), f.sigmoid(), g.tanh()))
+        keep = valid[:, :steps].unsqueeze(2).unbind(1)
+        for t in range(steps):  # unbind, not [:, t]: backward stays linear in T
+            c = torch.where(keep[t], f[t] * c + i[t] * g[t], c)
+        return like_state(state, [h_last, c])
 
     def forward(self, x_t: Tensor, state: State | None = None) -> tuple[Tensor, State]:
         if state is None:
