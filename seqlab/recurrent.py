@@ -192,7 +192,7 @@ class Recurrent(nn.Module):
         return self.training and (self.recurrent_dropout > 0 or self.zoneout > 0)
 
     def _needs_stepping(self) -> bool:
-        # torch.export steps the cells: the fused kernels pack sequences by their lengths.
+        # torch.export steps the cells: the fused path branches on the values of the lengths.
         return (
             self._regularised()
             or self._observer is not None

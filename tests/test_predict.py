@@ -84,7 +84,8 @@ def test_predict_command_writes_jsonl_and_batches(text_run, tmp_path):
     assert len(rows) == 7 and all(
         abs(sum(v for k, v in r.items() if k.startswith("prob_")) - 1) < 1e-5 for r in rows
     )
-    assert rows == predict(text_run, src, batch_size=100)  # batching changes nothing
+    # batching changes nothing but rounding (matrix products of other batch shapes)
+    assert rows == [pytest.approx(r, abs=1e-6) for r in predict(text_run, src, batch_size=100)]
 
 
 def test_forecast_predictions_are_in_the_datas_units(forecast_run, tmp_path):
