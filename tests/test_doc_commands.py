@@ -57,7 +57,7 @@ BENCH_BUDGETS = {
 BENCH_HEADLINES = {
     "fit.py": "whole runs",
     "external.py": "| nanogpt |",
-    "charlm.py": "| seqlab preset |",
+    "charlm.py": "| seqlab preset",  # "(1)", "(2)"... with --repeats
     "ucr.py": "| ItalyPowerDemand |",
 }
 BENCH_LINE = re.compile(
