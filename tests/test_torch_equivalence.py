@@ -171,3 +171,31 @@ def test_original_cho_gru_differs_from_torch_form_and_matches_its_equations():
     torch.testing.assert_close(cell(x, h)[0], expected)
     cell.reset_after = True
     assert (cell(x, h)[0] - expected).abs().max() > 1e-6
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+def test_a_batch_padded_past_its_longest_sequence_matches_packing(kind):
+    # Every length below T (a batch padded to a longer width): the padded run's last steps
+    # belong to no sequence, and the final state (the LSTM's rebuilt c too) ignores them.
+    torch.manual_seed(6)
+    ref = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[kind](5, 7, batch_first=True)
+    cell = Recurrent.from_torch(ref).cells[0]
+    x = torch.randn(3, 8, 5)
+    lengths = torch.tensor([5, 3, 2])
+    out, final = cell.forward_sequence(x, None, lengths)
+    packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    ref_packed, ref_final = ref(packed)
+    ref_out, _ = pad_packed_sequence(ref_packed, batch_first=True, total_length=8)
+    torch.testing.assert_close(out, ref_out, atol=ATOL, rtol=0)
+    ours = final if kind == "lstm" else (final,)
+    theirs = ref_final if kind == "lstm" else (ref_final,)
+    for a, b in zip(ours, theirs, strict=True):
+        torch.testing.assert_close(a, b[0], atol=ATOL, rtol=0)
+    loss = out.sum() + sum(s.sum() for s in ours)
+    ref_loss = ref_out.sum() + sum(s.sum() for s in theirs)
+    for a, b in zip(
+        torch.autograd.grad(loss, [cell.weight_ih, cell.weight_hh, cell.bias_hh]),
+        torch.autograd.grad(ref_loss, [ref.weight_ih_l0, ref.weight_hh_l0, ref.bias_hh_l0]),
+        strict=True,
+    ):
+        torch.testing.assert_close(a, b, atol=ATOL, rtol=0)

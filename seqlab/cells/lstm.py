@@ -77,13 +77,13 @@ class LSTM(TorchCompatibleCell):
         the parameters through the outputs as well as directly.
         """
         h0, c = state_tensors(state)
-        prev = torch.cat([h0.unsqueeze(1), out[:, :-1]], 1)  # h_{t-1}, valid where it counts
-        gates = F.linear(x, self.weight_ih, self.bias_ih) + F.linear(
+        steps = int(valid.sum(1).max())  # steps past the longest sequence change no c
+        prev = torch.cat([h0.unsqueeze(1), out[:, : steps - 1]], 1)  # h_{t-1}
+        gates = F.linear(x[:, :steps], self.weight_ih, self.bias_ih) + F.linear(
             prev, self.weight_hh, self.bias_hh
         )
         i, f, g, _ = gates.chunk(4, 2)
-        steps = int(valid.sum(1).max())
-        i, f, g = (t[:, :steps].unbind(1) for t in (i.sigmoid(), f.sigmoid(), g.tanh()))
+        i, f, g = (t.unbind(1) for t in (i.sigmoid(), f.sigmoid(), g.tanh()))
         keep = valid[:, :steps].unsqueeze(2).unbind(1)
         for t in range(steps):  # unbind, not [:, t]: backward stays linear in T
             c = torch.where(keep[t], f[t] * c + i[t] * g[t], c)

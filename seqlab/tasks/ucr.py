@@ -304,11 +304,12 @@ class UCRClassification(ArrayTask):
                 f"val_fraction (e.g. val_fraction=0.2)."
             )
         channels = int(train_series[0].shape[1])
+        # Statistics of the series the model trains on only; validation and test reuse them.
+        fit_series = [train_series[i] for i in fit_idx]
         how = self.normalize
         if how == "auto":
-            how = auto_normalization([train_series[i] for i in fit_idx])
-        # Statistics of the series the model trains on only; validation and test reuse them.
-        norm = Normalization.fit(how, [train_series[i] for i in fit_idx])
+            how = auto_normalization(fit_series)
+        norm = Normalization.fit(how, fit_series)
         train_series, test_series = norm.apply(train_series), norm.apply(test_series)
 
         def dataset(series: list[np.ndarray], labels: np.ndarray) -> SequenceDataset:
